@@ -1,0 +1,44 @@
+# Thin targets; the README explains each.
+VENV    ?= .venv
+PYTHON  ?= python3
+PY      := $(VENV)/bin/python
+FLASK   := $(VENV)/bin/flask --app wsgi
+HOST    ?= 127.0.0.1
+PORT    ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: install run serve worker test lint migrate migration demo bench clean
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+migrate: install
+	$(FLASK) db upgrade
+
+migration: install
+	$(FLASK) db generate $(NAME)
+
+demo: migrate
+	$(FLASK) tenants demo --workspace acme-corp
+
+# Laptop mode: SQLite under var/, mail written to var/outbox/ as .eml files.
+run: demo
+	$(VENV)/bin/gunicorn wsgi:app -c gunicorn.conf.py --bind $(HOST):$(PORT) --workers 2
+
+serve: migrate
+	$(VENV)/bin/gunicorn wsgi:app -c gunicorn.conf.py
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check app tests migrations wsgi.py gunicorn.conf.py
+	$(VENV)/bin/lint-imports
+
+clean:
+	rm -rf $(VENV) var *.egg-info

@@ -1,0 +1,79 @@
+from flask import g, request
+from flask.views import MethodView
+
+from app.api.campaigns.schemas import (
+    CampaignCreateSchema,
+    CampaignEnvelope,
+    CampaignListEnvelope,
+    CampaignListQuerySchema,
+    CampaignUpdateSchema,
+    SendSchema,
+)
+from app.api.core import Blueprint, DeletedSchema, envelope, etag_version, with_etag
+from app.services import campaigns as service
+
+blp = Blueprint("campaigns", __name__, description="Create, configure and launch campaigns.")
+
+DeletedEnvelope = envelope(DeletedSchema, "DeletedEnvelope")
+
+
+@blp.route("")
+class Campaigns(MethodView):
+    @blp.arguments(CampaignListQuerySchema, location="query")
+    @blp.response(200, CampaignListEnvelope)
+    @blp.errors(401, 404)
+    def get(self, args):
+        """List a workspace's campaigns, newest first"""
+        items, total = service.list_campaigns(g.tenant, **args)
+        return {"success": True, "data": items,
+                "pagination": {"total": total, "limit": args["limit"],
+                               "offset": args["offset"],
+                               "has_more": args["offset"] + len(items) < total}}
+
+    @blp.arguments(CampaignCreateSchema)
+    @blp.response(201, CampaignEnvelope)
+    @blp.errors(401, 404)
+    def post(self, data):
+        """Create a campaign draft"""
+        campaign = service.create_campaign(g.tenant, **data)
+        return with_etag({"success": True, "data": campaign}, campaign)
+
+
+@blp.route("/<string:campaign_id>")
+class CampaignById(MethodView):
+    @blp.response(200, CampaignEnvelope)
+    @blp.errors(401, 404)
+    def get(self, campaign_id):
+        """Get a campaign with its sequence, settings, stats and allowed actions"""
+        campaign = service.get_campaign(g.tenant, campaign_id)
+        return with_etag({"success": True, "data": campaign}, campaign)
+
+    @blp.arguments(CampaignUpdateSchema)
+    @blp.response(200, CampaignEnvelope)
+    @blp.errors(401, 404, 409, 412)
+    def patch(self, changes, campaign_id):
+        """Update name, goal, settings (merged key by key) or the whole sequence"""
+        campaign = service.update_campaign(g.tenant, campaign_id, changes=changes,
+                                           expected_version=etag_version(request))
+        return with_etag({"success": True, "data": campaign}, campaign)
+
+    @blp.response(200, DeletedEnvelope)
+    @blp.errors(401, 404, 409, 412)
+    def delete(self, campaign_id):
+        """Delete a campaign that is not active"""
+        campaign = service.delete_campaign(g.tenant, campaign_id,
+                                           expected_version=etag_version(request))
+        return {"success": True, "data": {"id": campaign.id, "deleted": True}}
+
+
+@blp.route("/<string:campaign_id>/send")
+class CampaignSend(MethodView):
+    @blp.arguments(SendSchema)
+    @blp.response(200, CampaignEnvelope)
+    @blp.errors(401, 404, 409, 412)
+    def post(self, data, campaign_id):
+        """Start, pause or resume sending"""
+        campaign, _changed = service.apply_action(
+            g.tenant, campaign_id, action=data["action"], api_key=g.api_key,
+            expected_version=etag_version(request))
+        return with_etag({"success": True, "data": campaign}, campaign)

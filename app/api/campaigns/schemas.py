@@ -1,0 +1,213 @@
+import re
+
+import marshmallow as ma
+from marshmallow import validate
+
+from app.api.core import Schema, UTCDateTime, envelope
+from app.api.fields import HeaderText, StrictBoolean, StrictInteger, TrimmedString, valid_timezone
+from app.models import GOALS, MAX_STEPS, STATUSES, WEEKDAYS
+from app.sending.templates import syntax_error
+from app.services.campaigns import ACTIONS, action_states
+
+HHMM = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$|^24:00$")
+DELAY_UNITS = ("minutes", "hours", "days")
+MAX_DELAY_MINUTES = 365 * 24 * 60
+UNIT_MINUTES = {"minutes": 1, "hours": 60, "days": 1440}
+
+
+# ---- requests ----------------------------------------------------------------------
+
+class CampaignListQuerySchema(Schema):
+    workspace = ma.fields.String(required=True, validate=validate.Length(1, 100),
+                                 metadata={"description": "Workspace slug"})
+    status = ma.fields.String(validate=validate.OneOf(STATUSES))
+    limit = ma.fields.Integer(load_default=20, validate=validate.Range(1, 100))
+    offset = ma.fields.Integer(load_default=0, validate=validate.Range(0, 10_000_000))
+
+
+class CampaignCreateSchema(Schema):
+    workspace_slug = ma.fields.String(required=True, validate=validate.Length(1, 100))
+    name = TrimmedString(required=True, validate=validate.Length(1, 200))
+    goal = ma.fields.String(load_default="lead_gen", validate=validate.OneOf(GOALS))
+
+
+class ScheduleSchema(Schema):
+    days = ma.fields.List(ma.fields.String(validate=validate.OneOf(WEEKDAYS)),
+                          validate=validate.Length(1, 7))
+    start = ma.fields.String(validate=validate.Regexp(HHMM, error="Use HH:MM (24-hour)."),
+                             metadata={"example": "09:00"})
+    end = ma.fields.String(validate=validate.Regexp(HHMM, error="Use HH:MM (24-hour)."),
+                           metadata={"example": "17:00"})
+
+    @ma.validates("days")
+    def _unique_days(self, value, **kwargs):
+        if len(set(value)) != len(value):
+            raise ma.ValidationError("List each day once.")
+
+
+class SettingsSchema(Schema):
+    """Every key optional: a PATCH changes only the keys it sends."""
+    daily_limit = StrictInteger(validate=validate.Range(1, 10000))
+    track_opens = StrictBoolean()
+    track_clicks = StrictBoolean()
+    stop_on_reply = StrictBoolean()
+    timezone = ma.fields.String(validate=[validate.Length(1, 64), valid_timezone])
+    schedule = ma.fields.Nested(ScheduleSchema)
+    from_name = HeaderText(allow_none=True, validate=validate.Length(0, 100))
+    from_email = ma.fields.Email(allow_none=True, validate=validate.Length(3, 254))
+    reply_to = ma.fields.Email(allow_none=True, validate=validate.Length(3, 254))
+
+
+def _template(value):
+    error = syntax_error(value)
+    if error:
+        raise ma.ValidationError(f"The template does not parse: {error.rstrip('.')}.")
+
+
+class StepSchema(Schema):
+    step = StrictInteger(validate=validate.Range(1, MAX_STEPS),
+                         metadata={"description": "Position, 1..n; optional on input."})
+    type = ma.fields.String(load_default="email", validate=validate.OneOf(["email"]))
+    subject = ma.fields.String(load_default="", validate=[validate.Length(0, 998), _template],
+                               metadata={"description": "Empty on a later step: reply in "
+                                                        "the same thread ('Re: ' + step 1)."})
+    body = ma.fields.String(required=True, validate=[validate.Length(1, 100_000), _template])
+    delay = StrictInteger(validate=validate.Range(0, MAX_DELAY_MINUTES),
+                          metadata={"description": "Wait after the previous step (step 1: "
+                                                   "after launch). Default 0 on step 1, "
+                                                   "else 1 day."})
+    delay_unit = ma.fields.String(load_default="days", validate=validate.OneOf(DELAY_UNITS))
+
+
+class SequenceField(ma.fields.List):
+    """The whole sequence: steps numbered 1..n in order, step 1 with a subject."""
+
+    def __init__(self, **kwargs):
+        super().__init__(ma.fields.Nested(StepSchema), validate=validate.Length(0, MAX_STEPS),
+                         **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        # Field errors inside steps and the rules across steps are reported together.
+        try:
+            steps = super()._deserialize(value, attr, data, **kwargs)
+            errors = {}
+        except ma.ValidationError as exc:
+            if not isinstance(exc.messages, dict) or not isinstance(value, list):
+                raise
+            steps, errors = value, dict(exc.messages)
+        for index, step in enumerate(steps):
+            if not isinstance(step, dict):
+                continue
+            problems = {}
+            number = step.setdefault("step", index + 1)
+            if number != index + 1:
+                problems["step"] = [f"Steps are numbered 1..n in order; expected {index + 1}."]
+            subject = step.get("subject", "")
+            if index == 0 and isinstance(subject, str) and not subject.strip():
+                problems["subject"] = ["Step 1 needs a subject."]
+            if not errors:
+                if "delay" not in step:
+                    step["delay"], step["delay_unit"] = (0, "days") if index == 0 else (1, "days")
+                if step["delay"] * UNIT_MINUTES[step["delay_unit"]] > MAX_DELAY_MINUTES:
+                    problems["delay"] = ["A delay is at most 365 days."]
+            if problems:
+                merged = errors.setdefault(index, {})
+                for field, messages in problems.items():
+                    merged.setdefault(field, [])
+                    merged[field] = list(merged[field]) + messages
+        if errors:
+            raise ma.ValidationError(errors)
+        return steps
+
+
+class CampaignUpdateSchema(Schema):
+    name = TrimmedString(validate=validate.Length(1, 200))
+    goal = ma.fields.String(validate=validate.OneOf(GOALS))
+    settings = ma.fields.Nested(SettingsSchema)
+    sequence = SequenceField()
+
+
+class SendSchema(Schema):
+    action = ma.fields.String(required=True, validate=validate.OneOf(ACTIONS))
+
+
+# ---- responses ---------------------------------------------------------------------
+
+class StatsSchema(Schema):
+    sent = ma.fields.Integer(required=True)
+    opened = ma.fields.Integer(required=True)
+    replied = ma.fields.Integer(required=True)
+    clicked = ma.fields.Integer(required=True)
+    bounced = ma.fields.Integer(required=True)
+    unsubscribed = ma.fields.Integer(required=True)
+
+
+class CampaignSummarySchema(Schema):
+    id = ma.fields.String(required=True, metadata={"example": "cmp_01jd3v0m4h8x3q2w9e7r6t5y4u"})
+    name = ma.fields.String(required=True)
+    status = ma.fields.String(required=True, validate=validate.OneOf(STATUSES))
+    goal = ma.fields.String(required=True, validate=validate.OneOf(GOALS))
+    stats = ma.fields.Nested(StatsSchema, required=True)
+    created_at = UTCDateTime(required=True)
+    updated_at = UTCDateTime(required=True)
+
+
+class StepOutSchema(Schema):
+    step = ma.fields.Integer(required=True)
+    type = ma.fields.String(required=True)
+    subject = ma.fields.String(required=True)
+    body = ma.fields.String(required=True)
+    delay = ma.fields.Integer(required=True)
+    delay_unit = ma.fields.String(required=True)
+
+
+class ScheduleOutSchema(Schema):
+    days = ma.fields.List(ma.fields.String(), required=True)
+    start = ma.fields.String(required=True)
+    end = ma.fields.String(required=True)
+
+
+class SettingsOutSchema(Schema):
+    daily_limit = ma.fields.Integer(required=True)
+    track_opens = ma.fields.Boolean(required=True)
+    track_clicks = ma.fields.Boolean(required=True)
+    stop_on_reply = ma.fields.Boolean(required=True)
+    timezone = ma.fields.String(required=True)
+    schedule = ma.fields.Nested(ScheduleOutSchema, required=True)
+    from_name = ma.fields.String(required=True, allow_none=True)
+    from_email = ma.fields.String(required=True, allow_none=True)
+    reply_to = ma.fields.String(required=True, allow_none=True)
+
+
+class BlockedActionSchema(Schema):
+    action = ma.fields.String(required=True, validate=validate.OneOf(ACTIONS))
+    code = ma.fields.String(required=True)
+    reason = ma.fields.String(required=True)
+
+
+class CampaignDetailSchema(CampaignSummarySchema):
+    workspace_slug = ma.fields.String(required=True, attribute="workspace.slug")
+    sequence = ma.fields.List(ma.fields.Nested(StepOutSchema), required=True)
+    settings = ma.fields.Nested(SettingsOutSchema, required=True)
+    allowed_actions = ma.fields.List(
+        ma.fields.String(validate=validate.OneOf(ACTIONS)), required=True,
+        metadata={"description": "The /send actions that would change the status now."})
+    blocked_actions = ma.fields.List(
+        ma.fields.Nested(BlockedActionSchema), required=True,
+        metadata={"description": "Every other action, with why it would not move the "
+                                 "campaign (a no-op or a 409)."})
+    version = ma.fields.Integer(required=True)
+    launched_at = UTCDateTime(required=True, allow_none=True)
+    completed_at = UTCDateTime(required=True, allow_none=True)
+
+    @ma.pre_dump
+    def _actions(self, campaign, **kwargs):
+        states = action_states(campaign)
+        campaign.allowed_actions = [a for a, s in states.items() if s is None]
+        campaign.blocked_actions = [{"action": a, "code": s[0], "reason": s[1]}
+                                    for a, s in states.items() if s is not None]
+        return campaign
+
+
+CampaignEnvelope = envelope(CampaignDetailSchema, "CampaignEnvelope")
+CampaignListEnvelope = envelope(CampaignSummarySchema, "CampaignListEnvelope", paginated=True)

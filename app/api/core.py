@@ -1,0 +1,219 @@
+"""The one Api subclass and the schema bits every resource shares.
+
+Every error leaves through here as ``{"success": false, "error": {code, message, details}}``:
+our own AppErrors, webargs validation errors, Flask's HTTP errors and anything unexpected.
+"""
+import datetime as dt
+import hmac
+import logging
+
+import marshmallow as ma
+from flask import g, request
+from flask_smorest import Api as BaseApi
+from flask_smorest import Blueprint as BaseBlueprint
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from app.errors import AppError, Unauthorized
+from app.services import auth
+
+log = logging.getLogger("app.api")
+
+BEARER = "bearerAuth"
+
+
+# ---- shared schema bits ---------------------------------------------------------------
+
+class Schema(ma.Schema):
+    class Meta:
+        ordered = True
+
+
+class UTCDateTime(ma.fields.DateTime):
+    """Naive UTC from the database, dumped as ``2025-11-01T10:00:00Z``."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        return value.isoformat(timespec="seconds") + "Z"
+
+
+class ErrorBodySchema(Schema):
+    code = ma.fields.String(required=True, metadata={"example": "not_found"})
+    message = ma.fields.String(required=True)
+    details = ma.fields.Dict(required=True)
+
+
+class ErrorSchema(Schema):
+    success = ma.fields.Boolean(required=True, metadata={"example": False})
+    error = ma.fields.Nested(ErrorBodySchema, required=True)
+
+
+class PaginationSchema(Schema):
+    total = ma.fields.Integer(required=True)
+    limit = ma.fields.Integer(required=True)
+    offset = ma.fields.Integer(required=True)
+    has_more = ma.fields.Boolean(required=True)
+
+
+class DeletedSchema(Schema):
+    id = ma.fields.String(required=True)
+    deleted = ma.fields.Boolean(required=True)
+
+
+def envelope(schema, name, *, paginated=False):
+    """``{"success": true, "data": <schema>}`` (plus ``pagination``) as a named schema."""
+    fields = {
+        "success": ma.fields.Boolean(required=True, dump_default=True),
+        "data": ma.fields.Nested(schema, required=True, many=paginated),
+    }
+    if paginated:
+        fields["pagination"] = ma.fields.Nested(PaginationSchema, required=True)
+    return Schema.from_dict(fields, name=name)
+
+
+def error_body(status, code, message, details=None):
+    return {"success": False,
+            "error": {"code": code, "message": message, "details": details or {}}}
+
+
+# ---- HTTP errors as codes people can act on -----------------------------------------
+
+HTTP_CODES = {
+    400: ("bad_request", "The request is malformed."),
+    401: ("unauthorized", Unauthorized.message),
+    403: ("forbidden", "You may not do that."),
+    404: ("not_found", "No such route or resource."),
+    405: ("method_not_allowed", "This method is not allowed here."),
+    406: ("not_acceptable", "Only application/json responses are available."),
+    409: ("conflict", "The request conflicts with the current state."),
+    412: ("precondition_failed", "The resource has changed since you read it."),
+    413: ("payload_too_large", "The request body is too large."),
+    414: ("uri_too_long", "The request URL is too long."),
+    415: ("unsupported_media_type", "Send the body as application/json."),
+    422: ("validation_error", "The request has invalid fields; see details."),
+    429: ("rate_limited", "Too many requests; slow down."),
+    500: ("internal_error", "Something went wrong on our side; it has been logged."),
+    503: ("service_unavailable", "The service is temporarily unavailable; retry shortly."),
+}
+
+
+class Api(BaseApi):
+    ERROR_SCHEMA = ErrorSchema
+
+    def _register_error_handlers(self):
+        super()._register_error_handlers()
+        self._app.register_error_handler(AppError, self.handle_app_error)
+        self._app.register_error_handler(Exception, self.handle_unexpected)
+
+    def handle_app_error(self, error):
+        return error_body(error.status, error.code, error.message, error.details), \
+            error.status, error.headers
+
+    def handle_http_exception(self, error):
+        status = error.code or 500
+        code, message = HTTP_CODES.get(status, ("http_error", error.description))
+        details = {}
+        headers = {}
+        data = getattr(error, "data", None) or {}
+        if "messages" in data:
+            # webargs: {"json": {...}} / {"query": {...}} → the offending fields.
+            details = {"fields": _flatten_locations(data["messages"])}
+            if status == 400:
+                code, message = "invalid_json", "The body is not valid JSON."
+        if data.get("message"):
+            message = data["message"]
+        headers.update(data.get("headers") or {})
+        if status == 405:
+            # The default handler drops it; clients need it to know what is allowed.
+            allowed = error.get_headers()
+            headers.update({k: v for k, v in allowed if k == "Allow"})
+            details = {"allowed_methods": sorted(getattr(error, "valid_methods", None) or [])}
+        elif status == 404 and request.url_rule is None:
+            message = f"No route matches {request.method} {request.path}."
+        elif status == 413:
+            details = {"max_bytes": _max_length()}
+        return error_body(status, code, message, details), status, headers
+
+    def handle_unexpected(self, error):
+        if isinstance(error, HTTPException):
+            return self.handle_http_exception(error)
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return self.handle_http_exception(InternalServerError())
+
+
+def _max_length():
+    from flask import current_app
+    return current_app.config.get("MAX_CONTENT_LENGTH")
+
+
+def _flatten_locations(messages):
+    """webargs nests errors by location; bodies and queries rarely mix, so merge them."""
+    out = {}
+    for location, errors in messages.items():
+        if isinstance(errors, dict):
+            out.update(errors)
+        else:
+            out[location] = errors
+    return out
+
+
+# ---- authentication --------------------------------------------------------------------
+
+def _bearer_secret():
+    header = request.headers.get("Authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if not hmac.compare_digest(scheme.lower(), "bearer") or not secret.strip():
+        raise Unauthorized()
+    return secret.strip()
+
+
+def require_api_key():
+    key = auth.authenticate(_bearer_secret())
+    g.api_key = key
+    g.tenant = key.tenant
+
+
+class Blueprint(BaseBlueprint):
+    """A blueprint whose every route needs an API key and documents the errors it gives."""
+
+    def __init__(self, *args, authenticated=True, **kwargs):
+        super().__init__(*args, **kwargs)
+        if authenticated:
+            self.before_request(require_api_key)
+
+    def errors(self, *statuses):
+        """Document error responses (all share the error envelope)."""
+        import http
+
+        def decorator(func):
+            for status in statuses:
+                func = self.alt_response(status, response=http.HTTPStatus(status).name)(func)
+            return func
+        return decorator
+
+
+# ---- ETag / If-Match -------------------------------------------------------------------
+
+def etag_of(resource):
+    return f'"v{resource.version}"'
+
+
+def with_etag(body, resource):
+    return body, {"ETag": etag_of(resource)}
+
+
+def etag_version(req):
+    """The version an ``If-Match`` header insists on; None when absent or ``*``.
+
+    A value that names no version of ours can never match: -1, so the change is refused.
+    """
+    header = req.headers.get("If-Match")
+    if header is None or header.strip() == "*":
+        return None
+    for tag in header.split(","):
+        tag = tag.strip().removeprefix("W/").strip('"')
+        if tag.startswith("v") and tag[1:].isdigit():
+            return int(tag[1:])
+    return -1

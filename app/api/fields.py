@@ -1,0 +1,46 @@
+"""Strict JSON fields: a JSON body says what it means, so "1" is not an integer here."""
+import zoneinfo
+
+import marshmallow as ma
+
+
+class StrictBoolean(ma.fields.Boolean):
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+class StrictInteger(ma.fields.Integer):
+    def __init__(self, **kwargs):
+        super().__init__(strict=True, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class TrimmedString(ma.fields.String):
+    """Surrounding white space is dropped before the length is checked."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).strip()
+
+
+class HeaderText(TrimmedString):
+    """Text that ends up in a mail header: no line breaks or other control characters."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ma.ValidationError("Must not contain line breaks or control characters.")
+        return value
+
+
+def valid_timezone(name):
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError) as exc:
+        raise ma.ValidationError(
+            f"'{name}' is not an IANA time zone name (like 'Europe/Paris').") from exc

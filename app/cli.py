@@ -1,0 +1,166 @@
+"""flask db / tenants / workspaces / keys commands (operator tools; secrets shown once)."""
+import sys
+
+import click
+from flask.cli import AppGroup
+
+from app.config import ROOT
+from app.database import connection, db
+from app.errors import AppError
+from app.services import tenants as tenant_service
+
+MIGRATIONS = str(ROOT / "migrations")
+
+
+def _runner():
+    from playhouse.migrations import Runner
+    return Runner(db.obj, directory=MIGRATIONS)
+
+
+def _fail(error):
+    click.echo(f"error: {error.message}", err=True)
+    sys.exit(1)
+
+
+db_cli = AppGroup("db", help="Schema migrations.")
+
+
+@db_cli.command("upgrade")
+def db_upgrade():
+    """Apply every pending migration (safe to run again)."""
+    with connection():
+        applied = _runner().up()
+    for name in applied:
+        click.echo(f"applied: {name}")
+    if not applied:
+        click.echo("database is up to date.")
+
+
+@db_cli.command("status")
+def db_status():
+    """List migrations; exit 1 while any is pending."""
+    with connection():
+        rows = _runner().status()
+    for row in rows:
+        mark = "x" if row.applied else " "
+        click.echo(f"[{mark}] {row.name}")
+    if any(not row.applied for row in rows):
+        sys.exit(1)
+
+
+@db_cli.command("generate")
+@click.argument("name")
+def db_generate(name):
+    """Write a migration from the difference between the models and the database."""
+    from playhouse.migrations import template
+    from playhouse.schema_diff import diff_models
+
+    from app.models import MODELS
+    with connection():
+        runner = _runner()
+        diff = diff_models(db.obj, MODELS)
+        if not diff:
+            click.echo("schema matches models; nothing to generate.")
+            return
+        click.echo(runner.create(name, body=template(diff)))
+
+
+tenants_cli = AppGroup("tenants", help="Tenants (customers).")
+
+
+@tenants_cli.command("create")
+@click.argument("name")
+@click.option("--workspace", "workspace_slug", required=True, help="Slug of its first workspace.")
+def tenants_create(name, workspace_slug):
+    """Create a tenant, its first workspace and an API key (printed last, once)."""
+    try:
+        with connection():
+            tenant, workspace, key, secret = tenant_service.create_tenant(
+                name, workspace_slug=workspace_slug)
+    except AppError as error:
+        _fail(error)
+    click.echo(f"tenant: {tenant.id} ({tenant.name})")
+    click.echo(f"workspace: {workspace.slug}")
+    click.echo(f"key: {key.id} (shown once; store it now)")
+    click.echo(secret)
+
+
+@tenants_cli.command("demo")
+@click.option("--workspace", "workspace_slug", default="acme-corp")
+def tenants_demo(workspace_slug):
+    """Create the demo tenant if missing, and print a fresh API key for it."""
+    try:
+        with connection():
+            tenant, workspace, secret, created = tenant_service.ensure_demo(
+                workspace_slug=workspace_slug)
+    except AppError as error:
+        _fail(error)
+    state = "created" if created else "exists"
+    click.echo(f"demo tenant {tenant.id} {state}; workspace: {workspace.slug}")
+    click.echo("API key (shown once):")
+    click.echo(secret)
+
+
+workspaces_cli = AppGroup("workspaces", help="Workspaces of a tenant.")
+
+
+@workspaces_cli.command("create")
+@click.argument("slug")
+@click.option("--tenant", "tenant_ref", required=True, help="Tenant id or name.")
+@click.option("--name", default=None)
+def workspaces_create(slug, tenant_ref, name):
+    """Create a workspace for a tenant."""
+    try:
+        with connection():
+            workspace = tenant_service.create_workspace(tenant_ref, slug=slug, name=name)
+    except AppError as error:
+        _fail(error)
+    click.echo(f"workspace: {workspace.slug} ({workspace.id})")
+
+
+keys_cli = AppGroup("keys", help="API keys.")
+
+
+@keys_cli.command("create")
+@click.option("--tenant", "tenant_ref", required=True, help="Tenant id or name.")
+@click.option("--name", default="default")
+def keys_create(tenant_ref, name):
+    """Issue an API key (printed last, once)."""
+    try:
+        with connection():
+            key, secret = tenant_service.create_key(tenant_ref, name=name)
+    except AppError as error:
+        _fail(error)
+    click.echo(f"key: {key.id} (shown once; store it now)")
+    click.echo(secret)
+
+
+@keys_cli.command("revoke")
+@click.argument("key_id")
+def keys_revoke(key_id):
+    """Revoke a key; the very next request with it is refused."""
+    try:
+        with connection():
+            key = tenant_service.revoke_key(key_id)
+    except AppError as error:
+        _fail(error)
+    click.echo(f"revoked: {key.id}")
+
+
+@keys_cli.command("list")
+@click.option("--tenant", "tenant_ref", required=True, help="Tenant id or name.")
+def keys_list(tenant_ref):
+    """List a tenant's keys (prefix only; secrets are never shown again)."""
+    try:
+        with connection():
+            keys = tenant_service.list_keys(tenant_ref)
+    except AppError as error:
+        _fail(error)
+    for key in keys:
+        state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
+        click.echo(f"{key.id}  {key.prefix}...  {key.name}  {state}")
+
+
+def init_app(app):
+    for group in (db_cli, tenants_cli, workspaces_cli, keys_cli):
+        app.cli.add_command(group)

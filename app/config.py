@@ -1,0 +1,66 @@
+"""Configuration, read once from the environment with defaults that serve a laptop."""
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR = Path(os.environ.get("VAR_DIR", ROOT / "var"))
+
+
+def _bool(name, default):
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _int(name, default):
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+class Config:
+    def __init__(self, **overrides):
+        env = os.environ.get
+        self.DATABASE_URL = env("DATABASE_URL") or f"sqlite:///{VAR / 'campaigns.db'}"
+        # The default only suits a laptop; production sets its own (see README).
+        self.SECRET_KEY = env("SECRET_KEY") or "dev-only-secret-change-me"
+        self.BASE_URL = (env("BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
+        self.MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 1024 * 1024)
+        self.LOG_LEVEL = env("LOG_LEVEL") or "INFO"
+
+        # Sending
+        self.MAIL_BACKEND = env("MAIL_BACKEND") or "file"
+        self.OUTBOX_DIR = env("OUTBOX_DIR") or str(VAR / "outbox")
+        self.SMTP_HOST = env("SMTP_HOST") or "127.0.0.1"
+        self.SMTP_PORT = _int("SMTP_PORT", 25)
+        self.SMTP_USERNAME = env("SMTP_USERNAME") or None
+        self.SMTP_PASSWORD = env("SMTP_PASSWORD") or None
+        self.SMTP_STARTTLS = _bool("SMTP_STARTTLS", False)
+        self.SMTP_SSL = _bool("SMTP_SSL", False)
+        self.SMTP_TIMEOUT = _int("SMTP_TIMEOUT", 30)
+        self.INBOUND_SECRET = env("INBOUND_SECRET") or None
+        self.DISPATCH_BATCH = _int("DISPATCH_BATCH", 100)
+        self.DISPATCH_INTERVAL = float(env("DISPATCH_INTERVAL") or 5)
+
+        # flask-smorest / OpenAPI
+        self.API_TITLE = "Campaigns API"
+        self.API_VERSION = "v1"
+        self.OPENAPI_VERSION = "3.0.3"
+        self.OPENAPI_URL_PREFIX = "/api/v1"
+        self.OPENAPI_JSON_PATH = "openapi.json"
+        self.OPENAPI_SWAGGER_UI_PATH = "docs"
+        self.OPENAPI_SWAGGER_UI_URL = "https://cdn.jsdelivr.net/npm/swagger-ui-dist/"
+        self.JSON_SORT_KEYS = False
+        for key, value in overrides.items():
+            setattr(self, key, value)
+
+    def as_dict(self):
+        return {k: v for k, v in vars(self).items() if k.isupper()}
+
+
+class TestConfig(Config):
+    def __init__(self, **overrides):
+        super().__init__(**overrides)
+        self.TESTING = True
+        self.SECRET_KEY = overrides.get("SECRET_KEY", "test-secret")
+        self.MAIL_BACKEND = overrides.get("MAIL_BACKEND", "smtp")

@@ -1,0 +1,97 @@
+"""The one database handle, bound at start-up from DATABASE_URL.
+
+Models refer to ``db`` (a proxy) so the same code serves SQLite and Postgres. Connections
+are opened per request and per dispatcher batch; ``autoconnect=False`` makes a forgotten
+connection fail loudly instead of silently opening one.
+"""
+import os
+from contextlib import contextmanager
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from peewee import DatabaseProxy, PostgresqlDatabase, SqliteDatabase
+from playhouse.db_url import connect as connect_url
+
+db = DatabaseProxy()
+
+SQLITE_PRAGMAS = {
+    "foreign_keys": 1,
+    "journal_mode": "wal",
+    "busy_timeout": 10000,
+    "synchronous": "normal",
+    "cache_size": -16000,
+}
+
+
+def make_database(url):
+    """A peewee Database for ``url``: SQLite with pragmas, or pooled Postgres."""
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///"):]
+        if path in ("", ":memory:"):
+            # Per-request connections would each see an empty database.
+            raise ValueError("DATABASE_URL must name a SQLite file, not :memory:")
+        directory = os.path.dirname(os.path.abspath(path))
+        os.makedirs(directory, exist_ok=True)
+        # IMMEDIATE: a write transaction takes the write lock at BEGIN, so a
+        # read-modify-write (settings merge, status change) never interleaves.
+        return SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, autoconnect=False,
+                              lock_type="IMMEDIATE", timeout=10)
+    parts = urlsplit(url)
+    scheme = parts.scheme
+    if scheme in ("postgres", "postgresql"):
+        # An unpooled connect costs more than the rest of a request: always pool.
+        scheme = "postgresql+pool"
+    if scheme == "postgresql+pool":
+        query = dict(parse_qsl(parts.query))
+        query.setdefault("max_connections", "8")
+        query.setdefault("stale_timeout", "300")
+        query.setdefault("timeout", "10")
+        url = urlunsplit((scheme, parts.netloc, parts.path, urlencode(query), ""))
+    return connect_url(url, autoconnect=False)
+
+
+def bind(url):
+    database = make_database(url)
+    db.initialize(database)
+    return database
+
+
+def is_postgres():
+    return isinstance(db.obj, PostgresqlDatabase)
+
+
+def locked(query):
+    """Row locks where the database has them; SQLite serialises writers instead."""
+    return query.for_update() if is_postgres() else query
+
+
+def skip_locked(query):
+    return query.for_update(skip_locked=True) if is_postgres() else query
+
+
+def transaction():
+    return db.atomic()
+
+
+@contextmanager
+def connection():
+    """Open a connection for a unit of work outside a request (CLI, dispatcher)."""
+    opened = db.connect(reuse_if_open=True)
+    try:
+        yield
+    finally:
+        if opened and not db.is_closed():
+            db.close()
+
+
+def init_app(app):
+    """Per-request connections: opened lazily-but-surely before the view, closed after."""
+
+    def _open():
+        db.connect(reuse_if_open=True)
+
+    def _close(exc):
+        if not db.is_closed():
+            db.close()
+
+    app.before_request(_open)
+    app.teardown_request(_close)

@@ -1,0 +1,1 @@
+"""Everything that turns a campaign into mail: templates, scheduling, mailers, tracking."""

@@ -1,0 +1,1 @@
+"""Use cases: plain functions, tenant first, keyword-only options, own transactions."""

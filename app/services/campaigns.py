@@ -1,0 +1,221 @@
+"""Campaign use cases: list, create, read, update, delete and the /send state machine."""
+import copy
+
+from app import clock
+from app.database import locked, transaction
+from app.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
+from app.models import (
+    ACTIVE,
+    COMPLETED,
+    DRAFT,
+    PAUSED,
+    Campaign,
+    CampaignEvent,
+    Workspace,
+)
+
+# action -> (statuses it moves from, status it moves to)
+TRANSITIONS = {
+    "start": ((DRAFT,), ACTIVE),
+    "pause": ((ACTIVE,), PAUSED),
+    "resume": ((PAUSED,), ACTIVE),
+}
+ACTIONS = tuple(TRANSITIONS)
+
+# Why an action is refused in a status where it neither moves nor is a no-op.
+_REFUSALS = {
+    ("start", PAUSED): "The campaign was started already and is paused; use 'resume'.",
+    ("start", COMPLETED): "The campaign is completed; it cannot be started again.",
+    ("pause", DRAFT): "The campaign has not been started; there is nothing to pause.",
+    ("pause", COMPLETED): "The campaign is completed; there is nothing to pause.",
+    ("resume", DRAFT): "The campaign has never been started; use 'start'.",
+    ("resume", COMPLETED): "The campaign is completed; it cannot be resumed.",
+}
+
+
+def _workspace(tenant, slug):
+    workspace = Workspace.for_tenant(tenant).where(Workspace.slug == slug).first()
+    if workspace is None:
+        raise NotFound(f"No workspace '{slug}'.", code="workspace_not_found",
+                       details={"workspace": slug})
+    return workspace
+
+
+def _not_found(campaign_id):
+    return NotFound(f"No campaign '{campaign_id}'.", code="campaign_not_found",
+                    details={"id": campaign_id})
+
+
+def _query(tenant, campaign_id):
+    return (Campaign.select(Campaign, Workspace).join(Workspace)
+            .where((Campaign.tenant == tenant) & (Campaign.id == campaign_id)))
+
+
+def get_campaign(tenant, campaign_id, *, for_update=False):
+    query = _query(tenant, campaign_id)
+    campaign = (locked(query) if for_update else query).first()
+    if campaign is None:
+        raise _not_found(campaign_id)
+    return campaign
+
+
+def list_campaigns(tenant, *, workspace, status=None, limit=20, offset=0):
+    """A page of a workspace's campaigns, newest first, and the total. Two queries."""
+    ws = _workspace(tenant, workspace)
+    query = Campaign.select().where(Campaign.workspace == ws)
+    if status:
+        query = query.where(Campaign.status == status)
+    total = query.count()
+    page = list(query.order_by(Campaign.created_at.desc(), Campaign.id.desc())
+                .limit(limit).offset(offset))
+    return page, total
+
+
+def create_campaign(tenant, *, workspace_slug, name, goal="lead_gen"):
+    with transaction():
+        ws = _workspace(tenant, workspace_slug)
+        now = clock.now()
+        campaign = Campaign.create(tenant=tenant, workspace=ws, name=name, goal=goal,
+                                   created_at=now, updated_at=now)
+    campaign.workspace = ws
+    return campaign
+
+
+def merge_settings(current, changes):
+    """Key-by-key merge; ``schedule`` is merged one level deeper the same way."""
+    merged = copy.deepcopy(current)
+    for key, value in changes.items():
+        if key == "schedule" and isinstance(value, dict):
+            merged["schedule"] = {**(merged.get("schedule") or {}), **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def _check_schedule(schedule):
+    if schedule["start"] >= schedule["end"]:
+        raise ValidationFailed(details={"fields": {"settings": {"schedule": {
+            "end": ["The schedule must end after it starts (same day, local time)."]}}}})
+
+
+def update_campaign(tenant, campaign_id, *, changes, expected_version=None):
+    """Apply a PATCH. Everything is checked before anything is written."""
+    with transaction():
+        campaign = get_campaign(tenant, campaign_id, for_update=True)
+        _check_version(campaign, expected_version)
+        if campaign.status == COMPLETED:
+            raise Conflict("A completed campaign cannot be changed.",
+                           code="campaign_completed", details={"status": campaign.status})
+        if "sequence" in changes and campaign.status not in (DRAFT, PAUSED):
+            raise Conflict(
+                "The sequence can only change while the campaign is a draft or paused; "
+                "pause it first.", code="campaign_active",
+                details={"status": campaign.status, "allowed_actions": ["pause"]})
+        settings = None
+        if "settings" in changes:
+            settings = merge_settings(campaign.settings, changes["settings"])
+            _check_schedule(settings["schedule"])
+        if not changes:
+            return campaign
+        for field in ("name", "goal", "sequence"):
+            if field in changes:
+                setattr(campaign, field, changes[field])
+        if settings is not None:
+            campaign.settings = settings
+        campaign.version += 1
+        campaign.updated_at = clock.now()
+        campaign.save()
+    return campaign
+
+
+def _check_version(campaign, expected_version):
+    if expected_version is not None and expected_version != campaign.version:
+        raise PreconditionFailed(
+            "The campaign has changed since you read it; fetch it again and retry.",
+            details={"current_version": campaign.version})
+
+
+def delete_campaign(tenant, campaign_id, *, expected_version=None):
+    with transaction():
+        campaign = get_campaign(tenant, campaign_id, for_update=True)
+        _check_version(campaign, expected_version)
+        if campaign.status == ACTIVE:
+            raise Conflict("An active campaign cannot be deleted; pause it first.",
+                           code="campaign_active",
+                           details={"status": campaign.status, "allowed_actions": ["pause"]})
+        campaign.delete_instance(recursive=True)
+    return campaign
+
+
+def start_blockers(campaign):
+    """What stops ``start`` besides the status: (code, sentence) pairs."""
+    blockers = []
+    if not campaign.sequence:
+        blockers.append(("sequence_empty", "Add at least one email step to the sequence."))
+    return blockers
+
+
+def action_states(campaign):
+    """For each action: None when it would move the campaign, else (code, reason)."""
+    states = {}
+    for action, (sources, target) in TRANSITIONS.items():
+        if campaign.status in sources:
+            blockers = start_blockers(campaign) if action == "start" else []
+            states[action] = (("start_blocked", " ".join(b[1] for b in blockers))
+                              if blockers else None)
+        elif campaign.status == target:
+            states[action] = ("no_op", f"The campaign is already {target}; "
+                              f"repeating '{action}' changes nothing.")
+        else:
+            states[action] = ("invalid_transition", _REFUSALS[(action, campaign.status)])
+    return states
+
+
+def allowed_actions(campaign):
+    return [a for a, state in action_states(campaign).items() if state is None]
+
+
+def apply_action(tenant, campaign_id, *, action, api_key=None, expected_version=None):
+    """Move the campaign by ``action``. Returns (campaign, changed).
+
+    Atomic: the row is locked (Postgres) or the write lock held (SQLite) from the read
+    to the event insert, so two concurrent starts make one transition and one event.
+    """
+    sources, target = TRANSITIONS[action]
+    with transaction():
+        campaign = get_campaign(tenant, campaign_id, for_update=True)
+        _check_version(campaign, expected_version)
+        if campaign.status == target:
+            return campaign, False
+        if campaign.status not in sources:
+            raise Conflict(
+                f"Cannot {action} a campaign that is {campaign.status}. "
+                + _REFUSALS[(action, campaign.status)],
+                code="invalid_transition",
+                details={"status": campaign.status, "action": action,
+                         "allowed_actions": allowed_actions(campaign)})
+        if action == "start":
+            blockers = start_blockers(campaign)
+            if blockers:
+                raise Conflict(
+                    "The campaign cannot start yet: " + " ".join(b[1] for b in blockers),
+                    code="start_blocked",
+                    details={"status": campaign.status,
+                             "missing": [b[0] for b in blockers]})
+        now = clock.now()
+        from_status = campaign.status
+        campaign.status = target
+        campaign.version += 1
+        campaign.updated_at = now
+        if action == "start":
+            campaign.launched_at = now
+        campaign.save()
+        CampaignEvent.create(campaign=campaign, action=action, from_status=from_status,
+                             to_status=target, api_key=api_key, created_at=now)
+    return campaign, True
+
+
+def events(tenant, campaign_id):
+    campaign = get_campaign(tenant, campaign_id)
+    return list(CampaignEvent.select().where(CampaignEvent.campaign == campaign)
+                .order_by(CampaignEvent.created_at, CampaignEvent.id))
