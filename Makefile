@@ -26,9 +26,15 @@ migration: install
 demo: migrate
 	$(FLASK) tenants demo --workspace acme-corp
 
-# Laptop mode: SQLite under var/, mail written to var/outbox/ as .eml files.
+# Laptop mode: SQLite under var/, mail written to var/outbox/ as .eml files; the web
+# server and a dispatcher run together and stop together (Ctrl-C).
 run: demo
+	@$(FLASK) dispatcher run --interval 2 & dispatcher=$$!; \
+	trap 'kill $$dispatcher 2>/dev/null; wait $$dispatcher 2>/dev/null' EXIT INT TERM; \
 	$(VENV)/bin/gunicorn wsgi:app -c gunicorn.conf.py --bind $(HOST):$(PORT) --workers 2
+
+worker: migrate
+	$(FLASK) dispatcher run
 
 serve: migrate
 	$(VENV)/bin/gunicorn wsgi:app -c gunicorn.conf.py

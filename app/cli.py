@@ -161,6 +161,35 @@ def keys_list(tenant_ref):
         click.echo(f"{key.id}  {key.prefix}...  {key.name}  {state}")
 
 
+dispatcher_cli = AppGroup("dispatcher", help="The sending worker.")
+
+
+@dispatcher_cli.command("run")
+@click.option("--once", is_flag=True, help="Send everything due now, then exit.")
+@click.option("--interval", type=float, default=None,
+              help="Seconds between passes (default: DISPATCH_INTERVAL).")
+def dispatcher_run(once, interval):
+    """Send due mail: forever (until SIGTERM/SIGINT), or once with --once."""
+    import signal
+
+    from flask import current_app
+
+    from app.sending.dispatcher import Dispatcher
+    dispatcher = Dispatcher.from_config(current_app.config)
+    if once:
+        summary = dispatcher.run_once()
+        click.echo(f"sent={summary.sent} retried={summary.retried} bounced={summary.bounced} "
+                   f"failed={summary.failed} released={summary.released}")
+        return
+
+    def _stop(signum, frame):
+        dispatcher.stop()
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    click.echo(f"dispatcher running (backend={current_app.config['MAIL_BACKEND']})", err=True)
+    dispatcher.run_forever(interval=interval or current_app.config["DISPATCH_INTERVAL"])
+
+
 def init_app(app):
-    for group in (db_cli, tenants_cli, workspaces_cli, keys_cli):
+    for group in (db_cli, tenants_cli, workspaces_cli, keys_cli, dispatcher_cli):
         app.cli.add_command(group)

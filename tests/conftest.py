@@ -154,14 +154,21 @@ def create_campaign(api, tenant):
 STEP = {"subject": "Hello {{firstName}}", "body": "Hi {{ firstName | default('there') }}"}
 
 
+SENDER = {"from_name": "Ada from Acme", "from_email": "ada@acme.test"}
+
+
 @pytest.fixture
 def ready_campaign(api, create_campaign):
-    """A draft with one valid step: start would be allowed."""
-    def make(**fields):
+    """A draft with one valid step, a sender and one lead: start would be allowed."""
+    def make(leads=({"email": "grace@example.com", "first_name": "Grace"},), **fields):
         campaign = create_campaign(**fields)
-        response = api.patch(f"{BASE}/{campaign['id']}", json={"sequence": [STEP]})
+        url = f"{BASE}/{campaign['id']}"
+        response = api.patch(url, json={"sequence": [STEP], "settings": SENDER})
         assert response.status_code == 200, response.json
-        return response.json["data"]
+        if leads:
+            response = api.post(f"{url}/leads", json={"leads": list(leads)})
+            assert response.status_code == 200, response.json
+        return api.get(url).json["data"]
     return make
 
 

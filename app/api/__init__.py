@@ -1,11 +1,11 @@
 """The URL map: every blueprint and its prefix, here and nowhere else."""
 from app.api.core import BEARER, Api
 
-api = Api()
 
 
 def init_app(app):
-    api.init_app(app, spec_kwargs={
+    """One Api per app (tests build many apps; each gets its own OpenAPI document)."""
+    api = Api(app, spec_kwargs={
         "info": {"description": "Create email campaigns, give them steps and leads, "
                                 "launch them and watch them send."},
         "security": [{BEARER: []}],
@@ -14,5 +14,16 @@ def init_app(app):
         BEARER, {"type": "http", "scheme": "bearer",
                  "description": "An API key: `Authorization: Bearer sk_live_...`"})
 
+    api.spec.components.security_scheme(
+        "inboundSecret", {"type": "http", "scheme": "bearer",
+                          "description": "The INBOUND_SECRET: `Authorization: Bearer ...`"})
+
     from app.api.campaigns.resources import blp as campaigns
+    from app.api.inbound.resources import blp as inbound
+    from app.api.leads.resources import blp as leads
+    from app.api.tracking.resources import blp as tracking
     api.register_blueprint(campaigns, url_prefix="/api/v1/tenant/campaigns")
+    api.register_blueprint(leads, url_prefix="/api/v1/tenant/campaigns")
+    api.register_blueprint(inbound, url_prefix="/api/v1/inbound")
+    api.register_blueprint(tracking, url_prefix="")
+    return api

@@ -4,14 +4,17 @@ Every error leaves through here as ``{"success": false, "error": {code, message,
 our own AppErrors, webargs validation errors, Flask's HTTP errors and anything unexpected.
 """
 import datetime as dt
+import functools
 import hmac
+import http
 import logging
 
 import marshmallow as ma
 from flask import g, request
 from flask_smorest import Api as BaseApi
 from flask_smorest import Blueprint as BaseBlueprint
-from werkzeug.exceptions import HTTPException, InternalServerError
+from webargs.flaskparser import is_json_request
+from werkzeug.exceptions import HTTPException, InternalServerError, UnsupportedMediaType
 
 from app.errors import AppError, Unauthorized
 from app.services import auth
@@ -185,13 +188,39 @@ class Blueprint(BaseBlueprint):
 
     def errors(self, *statuses):
         """Document error responses (all share the error envelope)."""
-        import http
-
         def decorator(func):
             for status in statuses:
                 func = self.alt_response(status, response=http.HTTPStatus(status).name)(func)
             return func
         return decorator
+
+    def arguments(self, schema, *, location="json", required=True, **kwargs):
+        """Parse arguments; a JSON body must also arrive as JSON.
+
+        webargs reads a body sent as another media type (or no body at all) as ``{}``, so
+        ``PATCH`` would answer 200 having silently ignored every field. Such a request is
+        a 415 instead, and the 400 of a body that does not parse is documented with it.
+        """
+        parse = super().arguments(schema, location=location, required=required, **kwargs)
+        if location != "json":
+            return parse
+
+        def decorator(func):
+            parsed = parse(func)
+
+            @functools.wraps(parsed)
+            def view(*args, **kw):
+                _require_json_body(required)
+                return parsed(*args, **kw)
+            return self.errors(400, 415)(view)
+        return decorator
+
+
+def _require_json_body(required):
+    if is_json_request(request):
+        return
+    if required or request.get_data(cache=True):
+        raise UnsupportedMediaType()
 
 
 # ---- ETag / If-Match -------------------------------------------------------------------
@@ -217,3 +246,10 @@ def etag_version(req):
         if tag.startswith("v") and tag[1:].isdigit():
             return int(tag[1:])
     return -1
+
+
+def page_body(items, total, args):
+    """The list envelope: ``data`` plus ``pagination`` from limit/offset and the total."""
+    return {"success": True, "data": items,
+            "pagination": {"total": total, "limit": args["limit"], "offset": args["offset"],
+                           "has_more": args["offset"] + len(items) < total}}

@@ -13,11 +13,35 @@ from app.models.campaign import (
     CampaignEvent,
     default_settings,
 )
+from app.models.lead import (
+    BOUNCED,
+    CLAIMED,
+    COUNTED_MESSAGE_STATUSES,
+    FAILED,
+    IN_PROGRESS,
+    LEAD_COMPLETED,
+    LEAD_STATUSES,
+    MESSAGE_BOUNCED,
+    MESSAGE_FAILED,
+    OPEN_LEAD_STATUSES,
+    PENDING,
+    REPLIED,
+    SENDING,
+    SENT,
+    UNCONFIRMED,
+    UNSUBSCRIBED,
+    Lead,
+    Message,
+    Suppression,
+)
 from app.models.tenancy import ApiKey, Tenant, Workspace, hash_key
 
-MODELS = [Tenant, Workspace, ApiKey, Campaign, CampaignEvent]
+MODELS = [Tenant, Workspace, ApiKey, Campaign, CampaignEvent, Lead, Message, Suppression]
 
 __all__ = [
+    "BOUNCED", "CLAIMED", "COUNTED_MESSAGE_STATUSES", "FAILED", "IN_PROGRESS", "LEAD_COMPLETED",
+    "LEAD_STATUSES", "MESSAGE_BOUNCED", "MESSAGE_FAILED", "OPEN_LEAD_STATUSES", "PENDING",
+    "REPLIED", "SENDING", "SENT", "UNCONFIRMED", "UNSUBSCRIBED", "Lead", "Message", "Suppression",
     "ACTIVE", "COMPLETED", "DRAFT", "GOALS", "MAX_STEPS", "MODELS", "PAUSED", "STATUSES",
     "WEEKDAYS", "ApiKey", "BaseModel", "Campaign", "CampaignEvent", "JSONField", "Tenant",
     "Workspace", "default_settings", "hash_key", "new_id",

@@ -11,8 +11,10 @@ from app.models import (
     PAUSED,
     Campaign,
     CampaignEvent,
+    Lead,
     Workspace,
 )
+from app.sending import outcomes
 
 # action -> (statuses it moves from, status it moves to)
 TRANSITIONS = {
@@ -152,6 +154,10 @@ def start_blockers(campaign):
     blockers = []
     if not campaign.sequence:
         blockers.append(("sequence_empty", "Add at least one email step to the sequence."))
+    if not Lead.select().where(Lead.campaign == campaign.id).exists():
+        blockers.append(("no_leads", "Add at least one lead."))
+    if not (campaign.settings or {}).get("from_email"):
+        blockers.append(("from_email_missing", "Set settings.from_email (the sender)."))
     return blockers
 
 
@@ -210,6 +216,8 @@ def apply_action(tenant, campaign_id, *, action, api_key=None, expected_version=
         if action == "start":
             campaign.launched_at = now
         campaign.save()
+        if action == "start":
+            outcomes.schedule_pending(campaign, now)
         CampaignEvent.create(campaign=campaign, action=action, from_status=from_status,
                              to_status=target, api_key=api_key, created_at=now)
     return campaign, True

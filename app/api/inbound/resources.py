@@ -1,0 +1,54 @@
+"""Inbound mail: replies, automatic replies and bounces, as a provider's route posts them."""
+import hmac
+
+import marshmallow as ma
+from flask import current_app, request
+from flask.views import MethodView
+
+from app.api.core import Blueprint, Schema, envelope
+from app.errors import AppError, Unauthorized
+from app.services import inbound as service
+
+blp = Blueprint("inbound", __name__, authenticated=False,
+                description="Raw RFC 822 messages from your mail provider's inbound route.")
+
+INBOUND_SECURITY = "inboundSecret"
+
+
+class UnsupportedMediaType(AppError):
+    status = 415
+    code = "unsupported_media_type"
+    message = "Send the raw message with Content-Type: message/rfc822."
+
+
+class InboundResultSchema(Schema):
+    outcome = ma.fields.String(required=True, validate=ma.validate.OneOf(
+        ["reply", "auto_reply", "bounce", "ignored"]))
+    lead_id = ma.fields.String(required=True, allow_none=True)
+
+
+InboundEnvelope = envelope(InboundResultSchema, "InboundEnvelope")
+
+
+def _check_secret():
+    expected = current_app.config.get("INBOUND_SECRET")
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    if not expected or scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode(), expected.encode()):
+        raise Unauthorized("Send the inbound secret as 'Authorization: Bearer <INBOUND_SECRET>'.")
+
+
+@blp.route("/email")
+class InboundEmail(MethodView):
+    @blp.doc(security=[{INBOUND_SECURITY: []}], requestBody={
+        "required": True,
+        "content": {"message/rfc822": {"schema": {"type": "string", "format": "binary"}}}})
+    @blp.response(200, InboundEnvelope)
+    @blp.errors(401, 413, 415)
+    def post(self):
+        """Take one inbound message (a reply, an automatic reply or a bounce)"""
+        _check_secret()
+        if request.mimetype != "message/rfc822":
+            raise UnsupportedMediaType()
+        return {"success": True, "data": service.receive(request.get_data())}

@@ -1,0 +1,59 @@
+import marshmallow as ma
+from flask import g
+from flask.views import MethodView
+
+from app.api.core import Blueprint, DeletedSchema, envelope, page_body
+from app.api.leads.schemas import (
+    LeadInSchema,
+    LeadListEnvelope,
+    LeadListQuerySchema,
+    LeadsAddedEnvelope,
+    LeadsAddSchema,
+)
+from app.services import leads as service
+
+blp = Blueprint("leads", __name__, description="The people a campaign mails.")
+
+LeadDeletedEnvelope = envelope(DeletedSchema, "LeadDeletedEnvelope")
+_lead_schema = LeadInSchema()
+
+
+def _validate_each(items):
+    """Valid leads, and each invalid one with its index and reasons."""
+    valid, invalid = [], []
+    for index, item in enumerate(items):
+        try:
+            valid.append(_lead_schema.load(item))
+        except ma.ValidationError as exc:
+            invalid.append({"index": index, "email": item.get("email"), "errors": exc.messages})
+    return valid, invalid
+
+
+@blp.route("/<string:campaign_id>/leads")
+class CampaignLeads(MethodView):
+    @blp.arguments(LeadsAddSchema)
+    @blp.response(200, LeadsAddedEnvelope)
+    @blp.errors(401, 404, 409)
+    def post(self, data, campaign_id):
+        """Add up to 1000 leads; each is validated alone"""
+        valid, invalid = _validate_each(data["leads"])
+        result = service.add_leads(g.tenant, campaign_id, leads=valid)
+        return {"success": True, "data": {**result, "invalid": invalid}}
+
+    @blp.arguments(LeadListQuerySchema, location="query")
+    @blp.response(200, LeadListEnvelope)
+    @blp.errors(401, 404)
+    def get(self, args, campaign_id):
+        """List a campaign's leads with their sending state"""
+        items, total = service.list_leads(g.tenant, campaign_id, **args)
+        return page_body(items, total, args)
+
+
+@blp.route("/<string:campaign_id>/leads/<string:lead_id>")
+class CampaignLeadById(MethodView):
+    @blp.response(200, LeadDeletedEnvelope)
+    @blp.errors(401, 404)
+    def delete(self, campaign_id, lead_id):
+        """Remove a lead; nothing more is sent to it"""
+        service.delete_lead(g.tenant, campaign_id, lead_id)
+        return {"success": True, "data": {"id": lead_id, "deleted": True}}

@@ -1,0 +1,101 @@
+import re
+
+import marshmallow as ma
+from marshmallow import validate
+
+from app.api.core import Schema, UTCDateTime, envelope
+from app.api.fields import HeaderText
+from app.models import LEAD_STATUSES
+
+CUSTOM_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+MAX_LEADS = 1000
+
+
+class CustomFields(ma.fields.Dict):
+    """Up to 50 flat values (text, number, true/false, null) by identifier-like names."""
+
+    def __init__(self, **kwargs):
+        super().__init__(keys=ma.fields.String(), values=ma.fields.Raw(allow_none=True),
+                         **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        if len(value) > 50:
+            raise ma.ValidationError("At most 50 custom fields.")
+        for key, item in value.items():
+            if not CUSTOM_KEY.match(key):
+                raise ma.ValidationError(
+                    f"'{key[:70]}' is not a usable name: letters, digits and _ only, "
+                    "not starting with a digit, at most 64 characters.")
+            if item is not None and not isinstance(item, str | int | float | bool):
+                raise ma.ValidationError(f"'{key}' must be text, a number, true/false or null.")
+            if isinstance(item, str) and len(item) > 1000:
+                raise ma.ValidationError(f"'{key}' is longer than 1000 characters.")
+        return value
+
+
+class LeadInSchema(Schema):
+    email = ma.fields.Email(required=True, validate=validate.Length(3, 254))
+    first_name = HeaderText(allow_none=True, validate=validate.Length(0, 200))
+    last_name = HeaderText(allow_none=True, validate=validate.Length(0, 200))
+    company = HeaderText(allow_none=True, validate=validate.Length(0, 200))
+    custom_fields = CustomFields(load_default=dict)
+
+    @ma.post_load
+    def _normalise(self, data, **kwargs):
+        data["email"] = data["email"].strip().lower()
+        return data
+
+
+class LeadsAddSchema(Schema):
+    # Items are checked one by one (each bad one is reported with its index while the
+    # good ones are added), so the envelope documents them as loosely as it accepts them.
+    leads = ma.fields.List(ma.fields.Dict(), required=True,
+                           validate=validate.Length(1, MAX_LEADS),
+                           metadata={"description": "Lead objects: email (required), "
+                                                    "first_name, last_name, company, "
+                                                    "custom_fields."})
+
+
+class LeadListQuerySchema(Schema):
+    status = ma.fields.String(validate=validate.OneOf(LEAD_STATUSES))
+    limit = ma.fields.Integer(load_default=20, validate=validate.Range(1, 100))
+    offset = ma.fields.Integer(load_default=0, validate=validate.Range(0, 10_000_000))
+
+
+class InvalidLeadSchema(Schema):
+    index = ma.fields.Integer(required=True)
+    email = ma.fields.Raw(required=True, allow_none=True)
+    errors = ma.fields.Dict(required=True)
+
+
+class LeadsAddedSchema(Schema):
+    added = ma.fields.Integer(required=True)
+    duplicates = ma.fields.Integer(required=True)
+    suppressed = ma.fields.Integer(required=True, metadata={
+        "description": "Skipped: the address unsubscribed or bounced in this workspace."})
+    invalid = ma.fields.List(ma.fields.Nested(InvalidLeadSchema), required=True)
+    ids = ma.fields.List(ma.fields.String(), required=True)
+
+
+class LeadSchema(Schema):
+    id = ma.fields.String(required=True, metadata={"example": "lead_01jd3v0m4h8x3q2w9e7r6t5y4u"})
+    email = ma.fields.String(required=True)
+    first_name = ma.fields.String(required=True, allow_none=True)
+    last_name = ma.fields.String(required=True, allow_none=True)
+    company = ma.fields.String(required=True, allow_none=True)
+    custom_fields = ma.fields.Dict(required=True)
+    status = ma.fields.String(required=True, validate=validate.OneOf(LEAD_STATUSES))
+    current_step = ma.fields.Integer(required=True, metadata={
+        "description": "The last step mailed to this lead (0: none yet)."})
+    next_send_at = UTCDateTime(required=True, allow_none=True)
+    last_sent_at = UTCDateTime(required=True, allow_none=True)
+    opened_at = UTCDateTime(required=True, allow_none=True)
+    clicked_at = UTCDateTime(required=True, allow_none=True)
+    replied_at = UTCDateTime(required=True, allow_none=True)
+    last_error = ma.fields.String(required=True, allow_none=True)
+    created_at = UTCDateTime(required=True)
+
+
+LeadsAddedEnvelope = envelope(LeadsAddedSchema, "LeadsAddedEnvelope")
+LeadListEnvelope = envelope(LeadSchema, "LeadListEnvelope", paginated=True)

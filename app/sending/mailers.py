@@ -1,0 +1,118 @@
+"""Mail backends: SMTP (smtplib) or files (.eml under OUTBOX_DIR).
+
+Both raise TemporaryFailure (try again later) or PermanentFailure (this recipient will
+never take it); ``bounce`` tells whether the recipient address itself was refused.
+"""
+import os
+import smtplib
+import socket
+import ssl
+
+
+class DeliveryError(Exception):
+    def __init__(self, message, *, code=None, bounce=False):
+        super().__init__(message)
+        self.code = code
+        self.bounce = bounce
+
+
+class TemporaryFailure(DeliveryError):
+    pass
+
+
+class PermanentFailure(DeliveryError):
+    pass
+
+
+def _classify(code, text, *, recipient):
+    text = text.decode(errors="replace") if isinstance(text, bytes) else str(text)
+    message = f"{code} {text}".strip()
+    if code is not None and 500 <= code < 600:
+        return PermanentFailure(message, code=code, bounce=recipient)
+    return TemporaryFailure(message, code=code)
+
+
+class SMTPMailer:
+    """One connection reused across a batch; reopened when the server drops it."""
+
+    def __init__(self, *, host, port, username=None, password=None, starttls=False,
+                 use_ssl=False, timeout=30):
+        self.host, self.port = host, port
+        self.username, self.password = username, password
+        self.starttls, self.use_ssl, self.timeout = starttls, use_ssl, timeout
+        self._smtp = None
+
+    def _connect(self):
+        context = ssl.create_default_context()
+        if self.use_ssl:
+            smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+        else:
+            smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            if self.starttls:
+                smtp.starttls(context=context)
+        if self.username:
+            smtp.login(self.username, self.password or "")
+        return smtp
+
+    def send(self, message, *, sender, recipient):
+        try:
+            if self._smtp is None:
+                self._smtp = self._connect()
+            self._smtp.send_message(message, from_addr=sender, to_addrs=[recipient])
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, text = exc.recipients.get(recipient, (None, b""))
+            raise _classify(code, text, recipient=True) from exc
+        except smtplib.SMTPSenderRefused as exc:
+            raise _classify(exc.smtp_code, exc.smtp_error, recipient=False) from exc
+        except smtplib.SMTPDataError as exc:
+            # One recipient per transaction: a 5xx to the data is about this recipient.
+            raise _classify(exc.smtp_code, exc.smtp_error, recipient=True) from exc
+        except smtplib.SMTPResponseException as exc:
+            self.close()
+            raise _classify(exc.smtp_code, exc.smtp_error, recipient=False) from exc
+        except (smtplib.SMTPException, OSError, socket.timeout) as exc:
+            # Dropped connection, refused connection, timeout: nothing was accepted.
+            self.close()
+            raise TemporaryFailure(f"{type(exc).__name__}: {exc}") from exc
+
+    def close(self):
+        if self._smtp is not None:
+            try:
+                self._smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                try:
+                    self._smtp.close()
+                except OSError:
+                    pass
+            self._smtp = None
+
+
+class FileMailer:
+    """Writes each message to ``<outbox>/<message id>.eml``: for laptops and demos."""
+
+    def __init__(self, *, outbox):
+        self.outbox = outbox
+
+    def send(self, message, *, sender, recipient):
+        os.makedirs(self.outbox, exist_ok=True)
+        name = message["Message-ID"].strip("<>").replace("/", "_").replace("@", "_at_")
+        path = os.path.join(self.outbox, f"{name}.eml")
+        tmp = path + ".tmp"
+        with open(tmp, "wb") as fh:
+            fh.write(bytes(message))
+        os.replace(tmp, path)
+
+    def close(self):
+        pass
+
+
+def make_mailer(config):
+    backend = config["MAIL_BACKEND"]
+    if backend == "smtp":
+        return SMTPMailer(host=config["SMTP_HOST"], port=config["SMTP_PORT"],
+                          username=config["SMTP_USERNAME"], password=config["SMTP_PASSWORD"],
+                          starttls=config["SMTP_STARTTLS"], use_ssl=config["SMTP_SSL"],
+                          timeout=config["SMTP_TIMEOUT"])
+    if backend == "file":
+        return FileMailer(outbox=config["OUTBOX_DIR"])
+    raise ValueError(f"MAIL_BACKEND must be 'smtp' or 'file', not {backend!r}")

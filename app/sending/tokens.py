@@ -1,0 +1,22 @@
+"""Signed tokens for tracking links (itsdangerous): tamper with one and it reads as None."""
+from itsdangerous import BadData, URLSafeSerializer
+
+_SALTS = {"open": "campaigns.open", "click": "campaigns.click", "unsubscribe": "campaigns.unsub"}
+
+
+def _serializer(secret, kind):
+    return URLSafeSerializer(secret, salt=_SALTS[kind])
+
+
+def sign(secret, kind, payload):
+    return _serializer(secret, kind).dumps(payload)
+
+
+def read(secret, kind, token):
+    """The payload, or None for anything forged, altered or malformed."""
+    if not token or len(token) > 4096:
+        return None
+    try:
+        return _serializer(secret, kind).loads(token)
+    except (BadData, UnicodeError, ValueError):
+        return None

@@ -1,0 +1,81 @@
+"""Leads of a campaign: add in bulk, list, remove."""
+from app import clock
+from app.database import transaction
+from app.errors import Conflict, NotFound
+from app.models import COMPLETED, DRAFT, Lead, Suppression
+from app.sending import outcomes
+from app.sending.schedule import step_delay
+from app.services.campaigns import get_campaign
+
+INSERT_CHUNK = 200
+
+
+def add_leads(tenant, campaign_id, *, leads):
+    """Add already-validated leads; same address twice (in the campaign or the call) is a
+    duplicate, a suppressed address is skipped. Returns counts and the new leads' ids."""
+    now = clock.now()
+    with transaction():
+        campaign = get_campaign(tenant, campaign_id, for_update=True)
+        if campaign.status == COMPLETED:
+            raise Conflict("A completed campaign takes no more leads.",
+                           code="campaign_completed", details={"status": campaign.status})
+        emails = {lead["email"] for lead in leads}
+        existing = set()
+        suppressed = set()
+        for chunk in _chunks(sorted(emails), 500):
+            existing |= {e for (e,) in Lead.select(Lead.email).where(
+                (Lead.campaign == campaign) & Lead.email.in_(chunk)).tuples()}
+            suppressed |= {e for (e,) in Suppression.select(Suppression.email).where(
+                (Suppression.workspace == campaign.workspace_id)
+                & Suppression.email.in_(chunk)).tuples()}
+        due = None
+        if campaign.status != DRAFT and campaign.sequence:
+            due = now + step_delay(campaign.sequence[0])
+        rows, duplicates, skipped = [], 0, 0
+        for lead in leads:
+            email = lead["email"]
+            if email in existing:
+                duplicates += 1
+                continue
+            existing.add(email)
+            if email in suppressed:
+                skipped += 1
+                continue
+            rows.append({"id": Lead.id.default(), "campaign": campaign.id,
+                         "workspace": campaign.workspace_id, "email": email,
+                         "first_name": lead.get("first_name"),
+                         "last_name": lead.get("last_name"),
+                         "company": lead.get("company"),
+                         "custom_fields": lead.get("custom_fields") or {},
+                         "next_send_at": due, "created_at": now})
+        for chunk in _chunks(rows, INSERT_CHUNK):
+            Lead.insert_many(chunk).execute()
+    return {"added": len(rows), "duplicates": duplicates, "suppressed": skipped,
+            "ids": [row["id"] for row in rows]}
+
+
+def _chunks(items, size):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def list_leads(tenant, campaign_id, *, status=None, limit=20, offset=0):
+    campaign = get_campaign(tenant, campaign_id)
+    query = Lead.for_campaign(campaign)
+    if status:
+        query = query.where(Lead.status == status)
+    total = query.count()
+    page = list(query.order_by(Lead.created_at, Lead.id).limit(limit).offset(offset))
+    return page, total
+
+
+def delete_lead(tenant, campaign_id, lead_id):
+    """Remove a lead: nothing more is sent to it (an unsent claim goes with the row)."""
+    with transaction():
+        campaign = get_campaign(tenant, campaign_id, for_update=True)
+        deleted = Lead.delete().where((Lead.id == lead_id) & (Lead.campaign == campaign)).execute()
+        if not deleted:
+            raise NotFound(f"No lead '{lead_id}' in this campaign.", code="lead_not_found",
+                           details={"id": lead_id})
+        outcomes.maybe_complete(campaign.id)
+    return lead_id
