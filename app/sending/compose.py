@@ -2,6 +2,7 @@
 import datetime as dt
 import html
 import re
+from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
@@ -9,6 +10,9 @@ from email.utils import format_datetime, formataddr
 from app.sending import templates, tokens
 
 URL = re.compile(r"https?://[^\s<>\"')\]]+")
+# Long unbreakable header values (List-Unsubscribe URLs) must stay as they are, not be
+# folded into encoded words: allow lines up to SMTP's own limit.
+POLICY = policy.SMTP.clone(max_line_length=998)
 
 
 def message_id_for(message_pk, from_email):
@@ -48,7 +52,7 @@ class Composer:
         text = templates.render(step.get("body") or "", variables)
         unsubscribe = self.unsubscribe_url(lead.id)
 
-        msg = EmailMessage()
+        msg = EmailMessage(policy=POLICY)
         msg["From"] = formataddr((settings.get("from_name") or "", settings["from_email"]))
         full_name = " ".join(p for p in (lead.first_name, lead.last_name) if p)
         msg["To"] = Address(display_name=full_name, addr_spec=lead.email)
