@@ -1,7 +1,5 @@
 """create_app(config=None): config -> logging -> database -> api -> cli. Wiring only."""
-import logging
-
-from flask import Flask
+from flask import Flask, request
 
 from app.config import Config
 
@@ -12,11 +10,17 @@ def create_app(config=None):
     app.config.from_mapping(config.as_dict())
     app.json.sort_keys = False
 
-    logging.basicConfig(level=app.config["LOG_LEVEL"])
+    from app.api import requestlog
+    requestlog.configure(app.config["LOG_LEVEL"])
+    requestlog.init_app(app)
 
     from app import database
     database.bind(app.config["DATABASE_URL"])
-    database.init_app(app)
+    # Liveness must answer even when the database does not.
+    database.init_app(app, skip=lambda: request.path == "/healthz")
+
+    from app.api import limits
+    limits.init_app(app)
 
     from app import api
     api.init_app(app)

@@ -27,6 +27,8 @@ class Config:
         self.BASE_URL = (env("BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
         self.MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 1024 * 1024)
         self.LOG_LEVEL = env("LOG_LEVEL") or "INFO"
+        self.RATE_LIMIT = env("RATE_LIMIT") or "600/minute"
+        self.RATE_LIMIT_STORAGE_URI = env("RATE_LIMIT_STORAGE_URI") or "memory://"
 
         # Sending
         self.MAIL_BACKEND = env("MAIL_BACKEND") or "file"

@@ -83,11 +83,25 @@ def connection():
             db.close()
 
 
-def init_app(app):
-    """Per-request connections: opened lazily-but-surely before the view, closed after."""
+def discard_connection():
+    """Drop the current connection for good (it may be broken), never back to the pool."""
+    if db.obj is None or db.is_closed():
+        return
+    try:
+        if hasattr(db.obj, "manual_close"):
+            db.manual_close()
+        else:
+            db.close()
+    except Exception:  # already broken: forgetting it is all that is left to do
+        db.obj._state.reset()
+
+
+def init_app(app, *, skip=lambda: False):
+    """Per-request connections: opened before the view (unless ``skip()``), closed after."""
 
     def _open():
-        db.connect(reuse_if_open=True)
+        if not skip():
+            db.connect(reuse_if_open=True)
 
     def _close(exc):
         if not db.is_closed():

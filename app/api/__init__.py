@@ -2,7 +2,6 @@
 from app.api.core import BEARER, Api
 
 
-
 def init_app(app):
     """One Api per app (tests build many apps; each gets its own OpenAPI document)."""
     api = Api(app, spec_kwargs={
@@ -19,6 +18,7 @@ def init_app(app):
                           "description": "The INBOUND_SECRET: `Authorization: Bearer ...`"})
 
     from app.api.campaigns.resources import blp as campaigns
+    from app.api.health.resources import blp as health
     from app.api.inbound.resources import blp as inbound
     from app.api.leads.resources import blp as leads
     from app.api.tracking.resources import blp as tracking
@@ -26,4 +26,5 @@ def init_app(app):
     api.register_blueprint(leads, url_prefix="/api/v1/tenant/campaigns")
     api.register_blueprint(inbound, url_prefix="/api/v1/inbound")
     api.register_blueprint(tracking, url_prefix="")
+    api.register_blueprint(health, url_prefix="")
     return api

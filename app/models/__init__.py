@@ -13,6 +13,7 @@ from app.models.campaign import (
     CampaignEvent,
     default_settings,
 )
+from app.models.idempotency import IdempotencyRecord
 from app.models.lead import (
     BOUNCED,
     CLAIMED,
@@ -36,12 +37,13 @@ from app.models.lead import (
 )
 from app.models.tenancy import ApiKey, Tenant, Workspace, hash_key
 
-MODELS = [Tenant, Workspace, ApiKey, Campaign, CampaignEvent, Lead, Message, Suppression]
+MODELS = [Tenant, Workspace, ApiKey, Campaign, CampaignEvent, Lead, Message, Suppression,
+          IdempotencyRecord]
 
 __all__ = [
     "BOUNCED", "CLAIMED", "COUNTED_MESSAGE_STATUSES", "FAILED", "IN_PROGRESS", "LEAD_COMPLETED",
     "LEAD_STATUSES", "MESSAGE_BOUNCED", "MESSAGE_FAILED", "OPEN_LEAD_STATUSES", "PENDING",
-    "REPLIED", "SENDING", "SENT", "UNCONFIRMED", "UNSUBSCRIBED", "Lead", "Message", "Suppression",
+    "REPLIED", "IdempotencyRecord", "SENDING", "SENT", "UNCONFIRMED", "UNSUBSCRIBED", "Lead", "Message", "Suppression",
     "ACTIVE", "COMPLETED", "DRAFT", "GOALS", "MAX_STEPS", "MODELS", "PAUSED", "STATUSES",
     "WEEKDAYS", "ApiKey", "BaseModel", "Campaign", "CampaignEvent", "JSONField", "Tenant",
     "Workspace", "default_settings", "hash_key", "new_id",

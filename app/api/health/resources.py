@@ -1,0 +1,38 @@
+"""Liveness and readiness for load balancers and orchestrators (no API key)."""
+import marshmallow as ma
+from flask.views import MethodView
+
+from app.api.core import Blueprint, Schema, envelope
+from app.errors import ServiceUnavailable
+from app.services import health as service
+
+blp = Blueprint("health", __name__, authenticated=False, description="Health checks.")
+
+
+class HealthSchema(Schema):
+    status = ma.fields.String(required=True, metadata={"example": "ok"})
+
+
+HealthEnvelope = envelope(HealthSchema, "HealthEnvelope")
+
+
+@blp.route("/healthz")
+class Healthz(MethodView):
+    @blp.doc(security=[])
+    @blp.response(200, HealthEnvelope)
+    def get(self):
+        """The process is alive (touches nothing else)"""
+        return {"success": True, "data": {"status": "ok"}}
+
+
+@blp.route("/readyz")
+class Readyz(MethodView):
+    @blp.doc(security=[])
+    @blp.response(200, HealthEnvelope)
+    @blp.errors(503)
+    def get(self):
+        """The database answers; 503 when it does not"""
+        if not service.database_ready():
+            raise ServiceUnavailable("The database is not reachable.", code="database_unavailable",
+                                     headers={"Retry-After": "5"})
+        return {"success": True, "data": {"status": "ready"}}

@@ -1,0 +1,53 @@
+"""Idempotency-Key on POST: retries get the first answer back instead of a second effect.
+
+The scope (the tenant, or "inbound") is set by the blueprint's authentication hook, so
+keys of different tenants never meet. Answers of 5xx are not kept: a retry runs again.
+"""
+import json
+
+from flask import current_app, g, request
+
+from app.errors import BadRequest
+from app.services import idempotency as service
+
+HEADER = "Idempotency-Key"
+REPLAYED = "Idempotent-Replayed"
+
+
+def _canonical_body():
+    raw = request.get_data(cache=True)
+    try:
+        return json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode()
+    except (ValueError, UnicodeDecodeError):
+        return raw
+
+
+def before():
+    if request.method != "POST" or HEADER not in request.headers:
+        return None
+    scope = getattr(g, "idempotency_scope", None)
+    if scope is None:
+        return None
+    key = request.headers[HEADER].strip()
+    if not key or len(key) > 255 or not key.isprintable():
+        raise BadRequest("Idempotency-Key must be 1 to 255 printable characters.",
+                         code="invalid_idempotency_key")
+    outcome, record = service.begin(
+        scope, key, service.fingerprint(request.method, request.path, _canonical_body()))
+    if outcome == "replay":
+        response = current_app.response_class(record.body, status=record.status,
+                                              mimetype="application/json")
+        response.headers[REPLAYED] = "true"
+        return response
+    g.idempotency_record = record
+    return None
+
+
+def after(response):
+    record = g.pop("idempotency_record", None)
+    if record is not None:
+        if response.status_code >= 500:
+            service.abandon(record)
+        else:
+            service.finish(record, response.status_code, response.get_data(as_text=True))
+    return response
