@@ -13,6 +13,7 @@ HHMM = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$|^24:00$")
 DELAY_UNITS = ("minutes", "hours", "days")
 MAX_DELAY_MINUTES = 365 * 24 * 60
 UNIT_MINUTES = {"minutes": 1, "hours": 60, "days": 1440}
+WINDOW_ERROR = "The schedule must end after it starts (same day, local time)."
 
 
 # ---- requests ----------------------------------------------------------------------
@@ -43,6 +44,13 @@ class ScheduleSchema(Schema):
     def _unique_days(self, value, **kwargs):
         if len(set(value)) != len(value):
             raise ma.ValidationError("List each day once.")
+
+    @ma.validates_schema(skip_on_field_errors=True)
+    def _ends_after_start(self, data, **kwargs):
+        # Both ends given: checked here so it is reported with every other bad field.
+        # One end given: the service checks it against the stored other end.
+        if "start" in data and "end" in data and data["start"] >= data["end"]:
+            raise ma.ValidationError(WINDOW_ERROR, field_name="end")
 
 
 class SettingsSchema(Schema):
