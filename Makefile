@@ -46,5 +46,12 @@ lint: install
 	$(VENV)/bin/ruff check app tests migrations wsgi.py gunicorn.conf.py
 	$(VENV)/bin/lint-imports
 
+# Load on loopback only; needs wrk (Debian: apt-get install wrk) and, for Postgres and
+# the dispatcher, a server at BENCH_POSTGRES_URL (default 127.0.0.1:5432).
+bench: install
+	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk"; exit 1; }
+	$(PY) -m pip install -q -e '.[bench]'
+	$(PY) -m bench.run $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) var *.egg-info

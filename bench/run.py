@@ -1,0 +1,316 @@
+"""make bench: the API against the bare-Flask ceiling, and the dispatcher's throughput.
+
+    python -m bench.run [--db sqlite,postgres] [--scales 10000,100000,1000000]
+                        [--duration 10] [--connections 16] [--workers 4]
+                        [--leads 200000] [--dispatch-seconds 20]
+
+Every server runs on 127.0.0.1 and every load is bounded in time. Results go to
+bench/results/latest.json and a chart to docs/bench.png.
+"""
+import argparse
+import contextlib
+import json
+import os
+import platform
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+VAR = ROOT / "var" / "bench"
+RESULTS = ROOT / "bench" / "results"
+PG_ADMIN = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+# ---- processes -------------------------------------------------------------------------
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url, headers=None, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}),
+                                        timeout=2) as response:
+                return response.read()
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout}s")
+
+
+@contextlib.contextmanager
+def gunicorn(app, env, workers):
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(VENV_BIN / "gunicorn"), app, "-c", str(ROOT / "gunicorn.conf.py"),
+         "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--no-control-socket"],
+        cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        yield proc, f"http://127.0.0.1:{port}"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def worker_rss_mb(master_pid):
+    """The largest resident set among a gunicorn master's workers, in MB."""
+    try:
+        children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    except OSError:
+        return None
+    sizes = []
+    for pid in children:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    sizes.append(int(line.split()[1]) / 1024)
+    return round(max(sizes), 1) if sizes else None
+
+
+# ---- load ------------------------------------------------------------------------------
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text):
+    match = re.match(r"([\d.]+)(us|ms|s)", text)
+    return round(float(match.group(1)) * _UNITS[match.group(2)], 3)
+
+
+def wrk(url, *, key=None, connections, duration):
+    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "10s"]
+    if key:
+        cmd += ["-H", f"Authorization: Bearer {key}"]
+    out = subprocess.run(cmd + [url], capture_output=True, text=True, check=True,
+                         timeout=duration + 60).stdout
+    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}
+    for pct in ("50", "99"):
+        result[f"p{pct}_ms"] = _ms(re.search(rf"^\s+{pct}%\s+(\S+)", out, re.M).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    result["non_2xx"] = int(non2xx.group(1)) if non2xx else 0
+    result["requests"] = int(re.search(r"(\d+) requests in", out).group(1))
+    return result
+
+
+# ---- databases -------------------------------------------------------------------------
+
+def pg_database(name, *, fresh=False):
+    import psycopg2
+    conn = psycopg2.connect(PG_ADMIN)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        if fresh:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+        created = cur.fetchone() is None
+        if created:
+            cur.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+    base = PG_ADMIN.rsplit("/", 1)[0]
+    return f"{base}/{name}", created
+
+
+def database_for(db, scale):
+    VAR.mkdir(parents=True, exist_ok=True)
+    sidecar = VAR / f"{db}-{scale}.json"
+    if db == "sqlite":
+        path = VAR / f"sqlite-{scale}.db"
+        if not path.exists():
+            sidecar.unlink(missing_ok=True)
+        return f"sqlite:///{path}", sidecar
+    url, created = pg_database(f"bench_{scale}")
+    if created:
+        sidecar.unlink(missing_ok=True)
+    return url, sidecar
+
+
+def seed(url, scale, sidecar):
+    """Seed in a child process so this one holds no connection or app state."""
+    code = ("import json,sys; from pathlib import Path; from bench.seed import seed_campaigns;"
+            "print(json.dumps(seed_campaigns(sys.argv[1], int(sys.argv[2]), Path(sys.argv[3]))))")
+    out = subprocess.run([sys.executable, "-c", code, url, str(scale), str(sidecar)],
+                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+# ---- the API against the ceiling ------------------------------------------------------
+
+def bench_api(db, scale, args):
+    url, sidecar = database_for(db, scale)
+    info = seed(url, scale, sidecar)
+    key, workspace, campaign = info["key"], info["workspace"], info["campaign"]
+    env = {"DATABASE_URL": url, "RATE_LIMIT": "100000000/minute", "LOG_LEVEL": "INFO",
+           "SECRET_KEY": "bench"}
+    paths = {
+        "list": f"/api/v1/tenant/campaigns?workspace={workspace}&limit=20",
+        "detail": f"/api/v1/tenant/campaigns/{campaign}",
+        "list_deep_offset": f"/api/v1/tenant/campaigns?workspace={workspace}&limit=20"
+                            f"&offset={max(0, scale // 2 - 40)}",
+    }
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp, \
+            gunicorn("wsgi:app", env, args.workers) as (api_proc, api_url):
+        auth = {"Authorization": f"Bearer {key}"}
+        bodies = {}
+        for name in ("list", "detail"):
+            bodies[name] = wait_http(api_url + paths[name], auth)
+            Path(tmp, f"{name}.json").write_bytes(bodies[name])
+        bare_env = {"BENCH_LIST_BODY": str(Path(tmp, "list.json")),
+                    "BENCH_DETAIL_BODY": str(Path(tmp, "detail.json"))}
+        with gunicorn("bench.bare:app", bare_env, args.workers) as (_bare_proc, bare_url):
+            wait_http(bare_url + paths["list"])
+            ceilings = {}
+            for name in ("list", "detail"):
+                ceilings[name] = wrk(bare_url + paths[name], connections=args.connections,
+                                     duration=args.duration)
+                rows.append({"db": db, "scale": scale, "endpoint": f"bare_{name}",
+                             **ceilings[name], "ratio": 1.0})
+            peak_rss = 0.0
+            for name, path in paths.items():
+                result = wrk(api_url + path, key=key, connections=args.connections,
+                             duration=args.duration)
+                peak_rss = max(peak_rss, worker_rss_mb(api_proc.pid) or 0)
+                ceiling = ceilings["detail" if name == "detail" else "list"]["rps"]
+                rows.append({"db": db, "scale": scale, "endpoint": name, **result,
+                             "ratio": round(result["rps"] / ceiling, 3)})
+                print(f"  {db:8} {scale:>8} {name:18} {result['rps']:8.0f} req/s  "
+                      f"p50 {result['p50_ms']:6.2f} ms  p99 {result['p99_ms']:6.2f} ms  "
+                      f"ratio {rows[-1]['ratio']:.2f}  non-2xx {result['non_2xx']}",
+                      flush=True)
+            for row in rows:
+                row.setdefault("worker_rss_mb", peak_rss)
+    return rows
+
+
+# ---- the dispatcher --------------------------------------------------------------------
+
+def bench_dispatcher(args):
+    results = {}
+    for workers in (1, 2):
+        url, _ = pg_database("bench_dispatch", fresh=True)
+        code = ("import sys; from bench.seed import seed_leads;"
+                "seed_leads(sys.argv[1], int(sys.argv[2]))")
+        subprocess.run([sys.executable, "-c", code, url, str(args.leads)], cwd=ROOT, check=True)
+        port = free_port()
+        with tempfile.TemporaryDirectory() as tmp:
+            count_file = Path(tmp, "count")
+            sink = subprocess.Popen([sys.executable, "-m", "bench.sink", "--port", str(port),
+                                     "--count-file", str(count_file)], cwd=ROOT)
+            time.sleep(1.0)
+            env = {**os.environ, "DATABASE_URL": url, "MAIL_BACKEND": "smtp",
+                   "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(port), "SECRET_KEY": "bench",
+                   "LOG_LEVEL": "WARNING", "DISPATCH_BATCH": "200"}
+            procs = [subprocess.Popen([str(VENV_BIN / "flask"), "--app", "wsgi", "dispatcher",
+                                       "run", "--interval", "0.2"], cwd=ROOT, env=env,
+                                      stderr=subprocess.DEVNULL)
+                     for _ in range(workers)]
+            time.sleep(args.dispatch_seconds)
+            for proc in procs:
+                proc.send_signal(signal.SIGTERM)
+            for proc in procs:
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+            sink.send_signal(signal.SIGTERM)
+            sink.wait(timeout=10)
+            received = int(count_file.read_text())
+        sent, duplicates = _dispatch_counts(url)
+        results[f"workers_{workers}"] = {
+            "sent": sent, "received_by_sink": received, "duplicates": duplicates,
+            "seconds": args.dispatch_seconds,
+            "mails_per_second": round(sent / args.dispatch_seconds, 1)}
+        print(f"  dispatcher x{workers}: {results[f'workers_{workers}']}", flush=True)
+    one = results["workers_1"]["mails_per_second"]
+    two = results["workers_2"]["mails_per_second"]
+    results["scaling"] = round(two / one, 2) if one else None
+    return results
+
+
+def _dispatch_counts(url):
+    import psycopg2
+    conn = psycopg2.connect(url)
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM message WHERE status = 'sent'")
+        sent = cur.fetchone()[0]
+        cur.execute("SELECT count(*) FROM (SELECT lead_id, step FROM message "
+                    "GROUP BY lead_id, step HAVING count(*) > 1) d")
+        duplicates = cur.fetchone()[0]
+    conn.close()
+    return sent, duplicates
+
+
+# ---- report ----------------------------------------------------------------------------
+
+def chart(rows, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [f"{r['db']}\n{r['scale']:,}\n{r['endpoint']}" for r in rows]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(8, len(rows) * 0.9), 8))
+    colors = ["#9e9e9e" if r["endpoint"].startswith("bare") else "#1f77b4" for r in rows]
+    top.bar(range(len(rows)), [r["rps"] for r in rows], color=colors)
+    top.set_ylabel("requests/s (grey: bare Flask ceiling)")
+    for i, r in enumerate(rows):
+        top.annotate(f"{r['ratio']:.0%}", (i, r["rps"]), ha="center", va="bottom", fontsize=7)
+    bottom.bar(range(len(rows)), [r["p99_ms"] for r in rows], color=colors)
+    bottom.set_ylabel("p99 latency (ms)")
+    bottom.axhline(25, color="red", linewidth=0.8, linestyle="--")
+    for axis in (top, bottom):
+        axis.set_xticks(range(len(rows)))
+        axis.set_xticklabels(labels, fontsize=6)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", default="sqlite,postgres")
+    parser.add_argument("--scales", default="10000,100000")
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--leads", type=int, default=200000)
+    parser.add_argument("--dispatch-seconds", type=int, default=20)
+    parser.add_argument("--skip-dispatcher", action="store_true")
+    args = parser.parse_args()
+
+    report = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                          "platform": platform.platform()},
+              "settings": vars(args), "api": [], "dispatcher": None}
+    for db in args.db.split(","):
+        for scale in (int(s) for s in args.scales.split(",")):
+            print(f"== {db} at {scale:,} campaigns", flush=True)
+            report["api"].extend(bench_api(db, scale, args))
+    if not args.skip_dispatcher and "postgres" in args.db:
+        print("== dispatcher on postgres", flush=True)
+        report["dispatcher"] = bench_dispatcher(args)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2))
+    chart(report["api"], ROOT / "docs" / "bench.png")
+    print(f"results: {RESULTS / 'latest.json'}; chart: docs/bench.png")
+
+
+if __name__ == "__main__":
+    main()
