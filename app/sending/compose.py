@@ -9,14 +9,38 @@ from email.utils import format_datetime, formataddr
 
 from app.sending import templates, tokens
 
-URL = re.compile(r"https?://[^\s<>\"')\]]+")
+# A link ends before white space or markup, and never on the punctuation that closes the
+# sentence around it ("see https://example.com/pricing." links to .../pricing).
+URL = re.compile(r"https?://[^\s<>\"')\]]*[^\s<>\"')\].,;:!?]")
 # Long unbreakable header values (List-Unsubscribe URLs) must stay as they are, not be
 # folded into encoded words: allow lines up to SMTP's own limit.
 POLICY = policy.SMTP.clone(max_line_length=998)
 
 
+def ascii_address(address):
+    """``address`` as SMTP without SMTPUTF8 carries it: the domain in its IDNA form
+    (``exämple.com`` -> ``xn--exmple-cua.com``). ValueError when it cannot be: non-ASCII
+    before the @ needs SMTPUTF8, which neither this mailer nor many servers speak."""
+    local, at, domain = (address or "").rpartition("@")
+    if not at or not local or not domain:
+        raise ValueError(f"'{address}' is not an email address.")
+    if not local.isascii():
+        raise ValueError(f"'{address}' has non-ASCII characters before the @ and cannot "
+                         "be mailed.")
+    if not domain.isascii():
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError as exc:
+            raise ValueError(f"'{address}' has a domain that is not a valid "
+                             "international domain name.") from exc
+    return f"{local}@{domain}"
+
+
 def message_id_for(message_pk, from_email):
-    domain = from_email.rsplit("@", 1)[-1] if from_email and "@" in from_email else "localhost"
+    try:
+        domain = ascii_address(from_email).rsplit("@", 1)[-1]
+    except ValueError:
+        domain = "localhost"
     return f"<{message_pk}@{domain}>"
 
 
@@ -34,8 +58,11 @@ class Composer:
         self.base_url = base_url.rstrip("/")
         self.secret = secret
 
-    def unsubscribe_url(self, lead_id):
-        return f"{self.base_url}/u/{tokens.sign(self.secret, 'unsubscribe', lead_id)}"
+    def unsubscribe_url(self, lead):
+        # The address and its workspace ride along, so the link still works after the
+        # lead (or its campaign) is deleted: an unsubscribe must outlive both.
+        payload = [lead.id, lead.workspace_id, lead.email]
+        return f"{self.base_url}/u/{tokens.sign(self.secret, 'unsubscribe', payload)}"
 
     def _click_url(self, message_pk, url):
         return f"{self.base_url}/t/c/{tokens.sign(self.secret, 'click', [message_pk, url])}"
@@ -50,14 +77,21 @@ class Composer:
         step = sequence[step_number - 1]
         subject = subject_for(sequence, step_number, variables)
         text = templates.render(step.get("body") or "", variables)
-        unsubscribe = self.unsubscribe_url(lead.id)
+        unsubscribe = self.unsubscribe_url(lead)
+
+        try:
+            sender = ascii_address(settings["from_email"])
+            recipient = ascii_address(lead.email)
+            reply_to = ascii_address(settings["reply_to"]) if settings.get("reply_to") else None
+        except ValueError as exc:
+            raise templates.RenderError(str(exc)) from exc
 
         msg = EmailMessage(policy=POLICY)
-        msg["From"] = formataddr((settings.get("from_name") or "", settings["from_email"]))
+        msg["From"] = formataddr((settings.get("from_name") or "", sender))
         full_name = " ".join(p for p in (lead.first_name, lead.last_name) if p)
-        msg["To"] = Address(display_name=full_name, addr_spec=lead.email)
-        if settings.get("reply_to"):
-            msg["Reply-To"] = settings["reply_to"]
+        msg["To"] = Address(display_name=full_name, addr_spec=recipient)
+        if reply_to:
+            msg["Reply-To"] = reply_to
         msg["Subject"] = subject.replace("\r", " ").replace("\n", " ")
         msg["Date"] = format_datetime(sent_at.replace(tzinfo=dt.UTC))
         msg["Message-ID"] = message_id

@@ -8,6 +8,8 @@ import smtplib
 import socket
 import ssl
 
+from app.sending.compose import ascii_address
+
 
 class DeliveryError(Exception):
     def __init__(self, message, *, code=None, bounce=False):
@@ -55,6 +57,11 @@ class SMTPMailer:
         return smtp
 
     def send(self, message, *, sender, recipient):
+        try:
+            # The envelope in the ASCII form the headers use (international domains).
+            sender, recipient = ascii_address(sender), ascii_address(recipient)
+        except ValueError as exc:
+            raise PermanentFailure(str(exc)) from exc
         try:
             if self._smtp is None:
                 self._smtp = self._connect()

@@ -12,6 +12,7 @@ from app.models import (
     ACTIVE,
     BOUNCED,
     COMPLETED,
+    LEAD_COMPLETED,
     OPEN_LEAD_STATUSES,
     PENDING,
     REPLIED,
@@ -38,11 +39,12 @@ def _flip(lead, marker, counter, now):
     return bool(flipped)
 
 
-def finish(lead, status, now, *, error=None):
-    """Move an open lead to an end state (nothing more is sent). True when it moved."""
+def finish(lead, status, now, *, error=None, from_statuses=OPEN_LEAD_STATUSES):
+    """Move a lead (open, unless ``from_statuses`` says otherwise) to an end state: nothing
+    more is sent. True when it moved."""
     moved = (Lead.update(status=status, next_send_at=None, finished_at=now,
                          last_error=error)
-             .where((Lead.id == lead.id) & Lead.status.in_(OPEN_LEAD_STATUSES)).execute())
+             .where((Lead.id == lead.id) & Lead.status.in_(from_statuses)).execute())
     return bool(moved)
 
 
@@ -74,9 +76,12 @@ def record_click(lead, now=None):
 
 
 def record_reply(lead, *, stop, now=None):
+    """Count the lead's first reply. With ``stop`` its sequence ends as replied; a lead
+    whose sequence had already ended (completed) is replied either way."""
     now = now or clock.now()
     first = _flip(lead, "replied_at", "replied_count", now)
-    if stop and finish(lead, REPLIED, now):
+    sources = (*OPEN_LEAD_STATUSES, LEAD_COMPLETED) if stop else (LEAD_COMPLETED,)
+    if finish(lead, REPLIED, now, from_statuses=sources):
         maybe_complete(lead.campaign_id, now)
     return first
 
@@ -87,28 +92,42 @@ def suppress(workspace_id, email, reason, now):
 
 
 def record_bounce(lead, *, error=None, now=None):
+    """The address is dead: suppress it, and bounce the lead.
+
+    A bounce notice often arrives after the last step went out, when the lead is already
+    completed: it still turns the lead bounced (and counts), as it does an open one.
+    """
     now = now or clock.now()
-    moved = finish(lead, BOUNCED, now, error=error)
+    suppress(lead.workspace_id, lead.email, "bounced", now)
+    moved = finish(lead, BOUNCED, now, error=error,
+                   from_statuses=(*OPEN_LEAD_STATUSES, LEAD_COMPLETED))
     if moved:
         bump(lead.campaign_id, "bounced_count")
-        suppress(lead.workspace_id, lead.email, "bounced", now)
         maybe_complete(lead.campaign_id, now)
     return moved
 
 
 def record_unsubscribe(lead, now=None):
-    """Unsubscribe the address from the whole workspace.
+    """Unsubscribe the lead's address from the whole workspace (see unsubscribe_address)."""
+    return unsubscribe_address(lead.workspace_id, lead.email, now, lead=lead)
 
-    The lead whose link was used ends as unsubscribed whatever its state; every other
-    lead of the workspace with that address that is still being mailed stops too.
+
+def unsubscribe_address(workspace_id, email, now=None, *, lead=None):
+    """Unsubscribe ``email`` from the whole workspace.
+
+    ``lead``, the one whose link was used, ends as unsubscribed whatever its state; every
+    lead of the workspace with that address that is still being mailed stops too. Without
+    a lead (it was deleted after the mail went out) the address still leaves the workspace.
     """
     now = now or clock.now()
-    suppress(lead.workspace_id, lead.email, "unsubscribed", now)
+    suppress(workspace_id, email, "unsubscribed", now)
     others = (Lead.select(Lead.id, Lead.campaign)
-              .where((Lead.workspace == lead.workspace_id) & (Lead.email == lead.email)
-                     & (Lead.id != lead.id) & Lead.status.in_(OPEN_LEAD_STATUSES)))
+              .where((Lead.workspace == workspace_id) & (Lead.email == email)
+                     & Lead.status.in_(OPEN_LEAD_STATUSES)))
+    if lead is not None:
+        others = others.where(Lead.id != lead.id)
     moved_any = False
-    for target in [lead, *others]:
+    for target in [*([lead] if lead is not None else []), *others]:
         moved = (Lead.update(status=UNSUBSCRIBED, next_send_at=None, finished_at=now)
                  .where((Lead.id == target.id) & (Lead.status != UNSUBSCRIBED)).execute())
         if moved:

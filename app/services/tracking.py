@@ -1,7 +1,7 @@
 """Opens, clicks and unsubscribes, each proven by a signed token from a sent message."""
 from app.database import transaction
 from app.errors import NotFound
-from app.models import Lead, Message
+from app.models import Lead, Message, Workspace
 from app.sending import outcomes, tokens
 
 
@@ -37,13 +37,28 @@ def record_click(secret, token):
     return payload[1]
 
 
+def _unsubscribe_target(payload):
+    """(lead id, workspace id, address) from a token's payload; ids only in older links."""
+    if isinstance(payload, str):
+        return payload, None, None
+    if (isinstance(payload, list) and len(payload) == 3
+            and all(isinstance(part, str) for part in payload)):
+        return tuple(payload)
+    raise _gone()
+
+
 def unsubscribe(secret, token):
-    lead_id = tokens.read(secret, "unsubscribe", token)
-    lead = Lead.get_or_none(Lead.id == lead_id) if isinstance(lead_id, str) else None
-    if lead is None:
-        raise _gone()
+    """Unsubscribe the address a link was sent to; returns that address."""
+    lead_id, workspace_id, email = _unsubscribe_target(
+        tokens.read(secret, "unsubscribe", token))
     with transaction():
-        outcomes.record_unsubscribe(lead)
-    return lead
-
-
+        lead = Lead.get_or_none(Lead.id == lead_id)
+        if lead is not None:
+            outcomes.record_unsubscribe(lead)
+            return lead.email
+        # The lead or its campaign was deleted since the mail went out: the address
+        # still leaves the workspace, as long as the workspace exists.
+        if workspace_id is None or Workspace.get_or_none(Workspace.id == workspace_id) is None:
+            raise _gone()
+        outcomes.unsubscribe_address(workspace_id, email)
+        return email

@@ -57,8 +57,8 @@ class Unsubscribe(MethodView):
     @blp.errors(404)
     def get(self, token):
         """Unsubscribe (the link in the mail)"""
-        lead = service.unsubscribe(_secret(), token)
-        text = html.escape(f"{lead.email} will receive no more mail from this sender.")
+        address = service.unsubscribe(_secret(), token)
+        text = html.escape(f"{address} will receive no more mail from this sender.")
         return Response(_PAGE.format(text=text), mimetype="text/html", headers=NO_STORE)
 
     @blp.doc(security=[], responses={"200": {"description": "Unsubscribed.",
