@@ -1,14 +1,18 @@
 """A real SMTP server on loopback (aiosmtpd), a dispatcher pointed at it, and a clock."""
 import datetime as dt
 import email
+import re
 import socket
+from collections import Counter
+from contextlib import contextmanager
 from email import policy
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SMTPProtocol
 
-from app import clock
+from app import clock, database
+from app.models import CampaignEvent
 from app.sending.compose import Composer
 from app.sending.dispatcher import Dispatcher
 from app.sending.mailers import SMTPMailer
@@ -27,6 +31,8 @@ class Inbox:
         self.messages = []
         self.rcpt_replies = {}  # address -> "550 ..." / "451 ..."
         self.data_reply = None
+        # Called with the envelope while the client waits for the answer to its DATA.
+        self.on_data = None
 
     def parsed(self):
         return [email.message_from_bytes(m["data"], policy=policy.default)
@@ -34,6 +40,11 @@ class Inbox:
 
     def to(self, address):
         return [m for m in self.parsed() if address in str(m["To"])]
+
+    def counts(self):
+        """How many times each (recipient, subject) was received."""
+        return Counter((m["To"].addresses[0].addr_spec, str(m["Subject"]))
+                       for m in self.parsed())
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         reply = self.rcpt_replies.get(address)
@@ -45,6 +56,8 @@ class Inbox:
     async def handle_DATA(self, server, session, envelope):
         if self.data_reply:
             return self.data_reply
+        if self.on_data:
+            self.on_data(envelope)
         self.messages.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos),
                               "data": envelope.original_content or envelope.content})
         return "250 Message accepted for delivery"
@@ -56,9 +69,9 @@ def free_port():
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def smtp_server():
-    inbox = Inbox()
+@contextmanager
+def serving(inbox):
+    """Run an aiosmtpd server on loopback with ``inbox`` as its handler."""
     controller = Controller(inbox, hostname="127.0.0.1", port=free_port(),
                             decode_data=False)
     controller.start()
@@ -67,6 +80,12 @@ def smtp_server():
         yield inbox
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def smtp_server():
+    with serving(Inbox()) as inbox:
+        yield inbox
 
 
 @pytest.fixture
@@ -111,5 +130,55 @@ def leads_of(api, campaign_id):
     return api.get(f"{BASE}/{campaign_id}/leads?limit=100").json["data"]
 
 
+def lead_of(api, campaign_id, email_address):
+    [lead] = [lead for lead in leads_of(api, campaign_id) if lead["email"] == email_address]
+    return lead
+
+
+def iso(moment):
+    """A naive-UTC datetime as the API writes it."""
+    return moment.isoformat(timespec="seconds") + "Z"
+
+
+def text_of(msg):
+    return msg.get_body(("plain",)).get_content()
+
+
+def html_of(msg):
+    return msg.get_body(("html",)).get_content()
+
+
+def links_in(html, marker):
+    """Every href/src in ``html`` whose URL contains ``marker``."""
+    return [url.replace("&amp;", "&") for url in re.findall(r'(?:href|src)="([^"]+)"', html)
+            if marker in url]
+
+
+def path_of(url, base_url):
+    """The path the test client requests for a public link built on ``base_url``."""
+    assert url.startswith(base_url + "/"), url
+    return url[len(base_url):]
+
+
+def events_of(campaign_id):
+    with database.connection():
+        return [(e.action, e.from_status, e.to_status) for e in CampaignEvent.select()
+                .where(CampaignEvent.campaign == campaign_id)
+                .order_by(CampaignEvent.created_at, CampaignEvent.id)]
+
+
 def _unused(_=SMTPProtocol):  # keep the protocol import for handlers that need it
     return _
+
+
+def act(api, campaign_id, action):
+    """POST /send with ``action``; asserts it was accepted."""
+    response = api.post(f"{BASE}/{campaign_id}/send", json={"action": action})
+    assert response.status_code == 200, response.json
+    return response.json["data"]
+
+
+def add_leads(api, campaign_id, leads):
+    response = api.post(f"{BASE}/{campaign_id}/leads", json={"leads": leads})
+    assert response.status_code == 200, response.json
+    return response.json["data"]

@@ -1,0 +1,96 @@
+"""An active campaign whose every lead has reached an end state becomes completed, once,
+with a "complete" event in its log."""
+import datetime as dt
+
+import pytest
+
+from tests.sending.conftest import BASE, MONDAY_10, act, campaign, events_of, iso, lead_of
+
+BASE_URL = "http://127.0.0.1:8000"  # TestConfig's BASE_URL
+
+ONE_STEP = [{"subject": "Hello {{firstName}}", "body": "Hi"}]
+TWO_STEPS = [ONE_STEP[0], {"subject": "", "body": "Again", "delay": 1, "delay_unit": "days"}]
+COMPLETE = ("complete", "active", "completed")
+
+
+def test_campaign_completes_when_every_lead_finished_its_sequence(api, launch, dispatcher,
+                                                                 frozen):
+    campaign_id = launch(leads=[{"email": "a@example.com"}, {"email": "b@example.com"}],
+                         sequence=TWO_STEPS)
+    dispatcher.run_once()
+    frozen.advance(days=1)
+    dispatcher.run_once()
+    detail = campaign(api, campaign_id)
+    assert detail["status"] == "completed"
+    assert detail["completed_at"] == iso(MONDAY_10 + dt.timedelta(days=1))
+    assert detail["allowed_actions"] == []
+    assert events_of(campaign_id)[-1] == COMPLETE
+    assert {lead_of(api, campaign_id, e)["status"] for e in ("a@example.com",
+                                                             "b@example.com")} == {"completed"}
+
+
+def test_campaign_stays_active_while_a_lead_has_steps_left(api, launch, dispatcher, frozen):
+    campaign_id = launch(leads=[{"email": "a@example.com"}], sequence=TWO_STEPS)
+    dispatcher.run_once()
+    detail = campaign(api, campaign_id)
+    assert detail["status"] == "active" and detail["completed_at"] is None
+    assert COMPLETE not in events_of(campaign_id)
+
+
+def test_campaign_completes_when_its_last_open_lead_bounces(api, launch, dispatcher,
+                                                            smtp_server, frozen):
+    smtp_server.rcpt_replies["bad@example.com"] = "550 5.1.1 User unknown"
+    campaign_id = launch(leads=[{"email": "a@example.com"}, {"email": "bad@example.com"}],
+                         sequence=ONE_STEP)
+    dispatcher.run_once()
+    assert campaign(api, campaign_id)["status"] == "completed"
+    assert lead_of(api, campaign_id, "bad@example.com")["status"] == "bounced"
+    assert events_of(campaign_id)[-1] == COMPLETE
+
+
+def test_campaign_completes_when_its_last_open_lead_is_deleted(api, launch, dispatcher,
+                                                               smtp_server, frozen):
+    smtp_server.rcpt_replies["slow@example.com"] = "451 4.7.1 Try again later"
+    campaign_id = launch(leads=[{"email": "a@example.com"}, {"email": "slow@example.com"}],
+                         sequence=ONE_STEP)
+    dispatcher.run_once()
+    assert campaign(api, campaign_id)["status"] == "active"
+    lead_id = lead_of(api, campaign_id, "slow@example.com")["id"]
+    assert api.delete(f"{BASE}/{campaign_id}/leads/{lead_id}").status_code == 200
+    assert campaign(api, campaign_id)["status"] == "completed"
+    assert events_of(campaign_id)[-1] == COMPLETE
+
+
+def test_completion_is_recorded_once(api, launch, dispatcher, frozen):
+    campaign_id = launch(leads=[{"email": "a@example.com"}], sequence=ONE_STEP)
+    dispatcher.run_once()
+    frozen.advance(days=1)
+    dispatcher.run_once()
+    assert events_of(campaign_id) == [("start", "draft", "active"), COMPLETE]
+
+
+def test_paused_campaign_whose_leads_all_ended_stays_paused(api, client, launch, dispatcher,
+                                                           smtp_server, frozen):
+    campaign_id = launch(leads=[{"email": "a@example.com"}], sequence=TWO_STEPS)
+    dispatcher.run_once()
+    act(api, campaign_id, "pause")
+    unsubscribe = smtp_server.parsed()[0]["List-Unsubscribe"].strip("<>")
+    assert client.post(unsubscribe.removeprefix(BASE_URL)).status_code == 200
+    assert campaign(api, campaign_id)["status"] == "paused"
+    assert COMPLETE not in events_of(campaign_id)
+
+
+@pytest.mark.xfail(strict=True, reason="resume does not check whether every lead has ended "
+                                       "(services/campaigns.apply_action)")
+def test_campaign_resumed_after_every_lead_ended_completes(api, client, launch, dispatcher,
+                                                          smtp_server, frozen):
+    campaign_id = launch(leads=[{"email": "a@example.com"}], sequence=TWO_STEPS)
+    dispatcher.run_once()
+    act(api, campaign_id, "pause")
+    unsubscribe = smtp_server.parsed()[0]["List-Unsubscribe"].strip("<>")
+    assert client.post(unsubscribe.removeprefix(BASE_URL)).status_code == 200
+    act(api, campaign_id, "resume")
+    frozen.advance(days=2)
+    dispatcher.run_once()
+    assert campaign(api, campaign_id)["status"] == "completed"
+    assert events_of(campaign_id)[-1] == COMPLETE
