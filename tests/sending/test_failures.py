@@ -232,6 +232,19 @@ def test_sender_address_that_cannot_be_mailed_fails_its_leads_without_stopping_t
     assert campaign(api, fine)["stats"]["sent"] == 1
 
 
+def test_template_that_fails_for_one_lead_fails_that_lead_alone(api, launch, dispatcher,
+                                                               smtp_server, frozen):
+    campaign_id = launch(leads=[{"email": GRACE, "custom_fields": {"plan": "pro"}},
+                                {"email": "alan@example.com"}],
+                         sequence=[{"subject": "Your plan", "body": "Plan {{ plan.upper() }}"}])
+    summary = dispatcher.run_once()
+    assert (summary.sent, summary.failed) == (1, 1)
+    assert [m["To"].addresses[0].addr_spec for m in smtp_server.parsed()] == [GRACE]
+    lead = lead_of(api, campaign_id, "alan@example.com")
+    assert lead["status"] == "failed" and "plan" in lead["last_error"]
+    assert campaign(api, campaign_id)["status"] == "completed"
+
+
 @pytest.mark.xfail(strict=True, reason="a pass ends when one batch yields no claim, even "
                                        "though other due leads remain (dispatcher.run_once)")
 def test_one_pass_sends_every_due_mail_even_after_a_batch_of_suppressed_leads(

@@ -176,3 +176,15 @@ def test_international_domains_are_mailed_in_their_ascii_form(launch, dispatcher
     [msg] = smtp_server.parsed()
     assert msg["To"].addresses[0].addr_spec == "grace@xn--exmple-cua.com"
     assert msg["From"].addresses[0].addr_spec == "ada@xn--acm-dma.test"
+
+
+def test_line_breaks_from_lead_data_cannot_add_headers(launch, dispatcher, smtp_server, frozen):
+    launch(leads=[{"email": "grace@example.com",
+                   "custom_fields": {"topic": "Hi\r\nBcc: evil@example.com"}}],
+           sequence=[{"subject": "About {{topic}}", "body": "Hello"}])
+    assert dispatcher.run_once().sent == 1
+    [received] = smtp_server.messages
+    assert received["to"] == ["grace@example.com"]
+    [msg] = smtp_server.parsed()
+    assert msg["Bcc"] is None
+    assert msg["Subject"] == "About Hi  Bcc: evil@example.com"
