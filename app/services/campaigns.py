@@ -220,6 +220,9 @@ def apply_action(tenant, campaign_id, *, action, api_key=None, expected_version=
             outcomes.schedule_pending(campaign, now)
         CampaignEvent.create(campaign=campaign, action=action, from_status=from_status,
                              to_status=target, api_key=api_key, created_at=now)
+        if action == "resume" and outcomes.maybe_complete(campaign.id, now):
+            # Every lead ended while it was paused: there is nothing left to send.
+            campaign = get_campaign(tenant, campaign_id)
     return campaign, True
 
 

@@ -2,8 +2,6 @@
 with a "complete" event in its log."""
 import datetime as dt
 
-import pytest
-
 from tests.sending.conftest import BASE, MONDAY_10, act, campaign, events_of, iso, lead_of
 
 BASE_URL = "http://127.0.0.1:8000"  # TestConfig's BASE_URL
@@ -80,8 +78,6 @@ def test_paused_campaign_whose_leads_all_ended_stays_paused(api, client, launch,
     assert COMPLETE not in events_of(campaign_id)
 
 
-@pytest.mark.xfail(strict=True, reason="resume does not check whether every lead has ended "
-                                       "(services/campaigns.apply_action)")
 def test_campaign_resumed_after_every_lead_ended_completes(api, client, launch, dispatcher,
                                                           smtp_server, frozen):
     campaign_id = launch(leads=[{"email": "a@example.com"}], sequence=TWO_STEPS)
