@@ -3,6 +3,8 @@ import zoneinfo
 
 import marshmallow as ma
 
+from app.sending.compose import ascii_address
+
 
 class StrictBoolean(ma.fields.Boolean):
     def _deserialize(self, value, attr, data, **kwargs):
@@ -44,3 +46,20 @@ def valid_timezone(name):
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise ma.ValidationError(
             f"'{name}' is not an IANA time zone name (like 'Europe/Paris').") from exc
+
+
+class MailAddress(ma.fields.Email):
+    """An address SMTP can carry: checked as an email, stored with an IDNA domain."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("validate", ma.validate.Length(3, 254))
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        if value is None:
+            return None
+        try:
+            return ascii_address(value.strip())
+        except ValueError as exc:
+            raise ma.ValidationError(str(exc)) from exc

@@ -586,3 +586,18 @@ def test_if_match_star_updates(api, create_campaign):
     response = api.patch(url(campaign["id"]), json={"name": "Any"}, headers={"If-Match": "*"})
     assert response.status_code == 200
     assert read(api, campaign["id"])["name"] == "Any"
+
+
+@pytest.mark.parametrize("field", ["from_email", "reply_to"])
+def test_address_with_non_ascii_before_the_at_is_422(api, create_campaign, field):
+    campaign = create_campaign()
+    fields = fields_of(api.patch(url(campaign["id"]), json={"settings": {field: "adä@acme.test"}}))
+    assert field in fields["settings"]
+    assert read(api, campaign["id"])["settings"][field] is None
+
+
+def test_sender_with_an_international_domain_is_stored_in_its_ascii_form(api, create_campaign):
+    campaign = create_campaign()
+    response = api.patch(url(campaign["id"]), json={"settings": {"from_email": "ada@exämple.com"}})
+    assert response.status_code == 200
+    assert read(api, campaign["id"])["settings"]["from_email"] == "ada@xn--exmple-cua.com"

@@ -4,7 +4,14 @@ import marshmallow as ma
 from marshmallow import validate
 
 from app.api.core import Schema, UTCDateTime, envelope
-from app.api.fields import HeaderText, StrictBoolean, StrictInteger, TrimmedString, valid_timezone
+from app.api.fields import (
+    HeaderText,
+    MailAddress,
+    StrictBoolean,
+    StrictInteger,
+    TrimmedString,
+    valid_timezone,
+)
 from app.models import GOALS, MAX_STEPS, STATUSES, WEEKDAYS
 from app.sending.templates import syntax_error
 from app.services.campaigns import ACTIONS, action_states
@@ -62,8 +69,8 @@ class SettingsSchema(Schema):
     timezone = ma.fields.String(validate=[validate.Length(1, 64), valid_timezone])
     schedule = ma.fields.Nested(ScheduleSchema)
     from_name = HeaderText(allow_none=True, validate=validate.Length(0, 100))
-    from_email = ma.fields.Email(allow_none=True, validate=validate.Length(3, 254))
-    reply_to = ma.fields.Email(allow_none=True, validate=validate.Length(3, 254))
+    from_email = MailAddress(allow_none=True)
+    reply_to = MailAddress(allow_none=True)
 
 
 def _template(value):

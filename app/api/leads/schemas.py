@@ -4,9 +4,8 @@ import marshmallow as ma
 from marshmallow import validate
 
 from app.api.core import Schema, UTCDateTime, envelope
-from app.api.fields import HeaderText
+from app.api.fields import HeaderText, MailAddress
 from app.models import LEAD_STATUSES
-from app.sending.compose import ascii_address
 
 CUSTOM_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 MAX_LEADS = 1000
@@ -36,23 +35,16 @@ class CustomFields(ma.fields.Dict):
 
 
 class LeadInSchema(Schema):
-    email = ma.fields.Email(required=True, validate=validate.Length(3, 254))
+    email = MailAddress(required=True)
     first_name = HeaderText(allow_none=True, validate=validate.Length(0, 200))
     last_name = HeaderText(allow_none=True, validate=validate.Length(0, 200))
     company = HeaderText(allow_none=True, validate=validate.Length(0, 200))
     custom_fields = CustomFields(load_default=dict)
 
-    @ma.validates("email")
-    def _mailable(self, value, **kwargs):
-        try:
-            ascii_address(value)
-        except ValueError as exc:
-            raise ma.ValidationError(str(exc)) from exc
-
     @ma.post_load
     def _normalise(self, data, **kwargs):
         # One spelling per address, so duplicates are found whatever form was sent.
-        data["email"] = ascii_address(data["email"].strip()).lower()
+        data["email"] = data["email"].lower()
         return data
 
 
