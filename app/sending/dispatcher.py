@@ -11,6 +11,8 @@ Guarantees (README, "Delivery guarantees"):
   most one ``sending`` row per connection. When their lease runs out, ``claimed`` rows
   are released and go out again; a ``sending`` row becomes ``unconfirmed`` (the server
   may have accepted it) and is never resent: the lead moves on to its next step.
+  A dispatcher that was only stalled, and hears the server's answer after that, records
+  the answer on the row but leaves the lead where the reaper put it.
 * The daily limit counts every claimed row of the campaign's local day, taken under the
   same lock, so concurrent dispatchers cannot exceed it.
 """
@@ -255,10 +257,15 @@ class Dispatcher:
     def _sent(self, claim, subject):
         now = clock.now()
         with transaction():
-            recorded = (Message.update(status=SENT, sent_at=now, subject=subject)
-                        .where(self._ours(claim, SENDING, UNCONFIRMED)).execute())
-            if recorded:
+            in_time = (Message.update(status=SENT, sent_at=now, subject=subject)
+                       .where(self._ours(claim, SENDING)).execute())
+            # Too late: the reaper made it unconfirmed and already moved the lead on
+            # (maybe past later steps); advancing again would set the lead back.
+            late = not in_time and (Message.update(status=SENT, sent_at=now, subject=subject)
+                                    .where(self._ours(claim, UNCONFIRMED)).execute())
+            if in_time or late:
                 outcomes.bump(claim.campaign_id, "sent_count")
+            if in_time:
                 self._advance(claim.lead.id, claim.step, claim.sequence, claim.campaign_id,
                               now, sent=True)
         return "sent"
@@ -281,7 +288,11 @@ class Dispatcher:
     def _retry(self, claim, error):
         now = clock.now()
         with transaction():
-            Message.delete().where(self._ours(claim, SENDING)).execute()
+            if not Message.delete().where(self._ours(claim, SENDING)).execute():
+                # Too late (unconfirmed, the lead moved on): not delivered, not retried.
+                (Message.update(status=MESSAGE_FAILED, error=error)
+                 .where(self._ours(claim, UNCONFIRMED)).execute())
+                return "failed"
             attempts = claim.lead.attempts + 1
             if attempts >= MAX_ATTEMPTS:
                 if outcomes.finish(claim.lead, FAILED, now, error=error):
@@ -298,7 +309,7 @@ class Dispatcher:
     def _bounce(self, claim, error):
         with transaction():
             (Message.update(status=MESSAGE_BOUNCED, error=error)
-             .where(self._ours(claim, SENDING)).execute())
+             .where(self._ours(claim, SENDING, UNCONFIRMED)).execute())
             outcomes.record_bounce(claim.lead, error=error)
         return "bounced"
 
@@ -306,7 +317,7 @@ class Dispatcher:
         now = clock.now()
         with transaction():
             (Message.update(status=MESSAGE_FAILED, error=error)
-             .where(self._ours(claim, SENDING)).execute())
+             .where(self._ours(claim, SENDING, UNCONFIRMED)).execute())
             if outcomes.finish(claim.lead, FAILED, now, error=error):
                 outcomes.maybe_complete(claim.campaign_id, now)
         return "failed"
