@@ -4,8 +4,10 @@ The scope (the tenant, or "inbound") is set by the blueprint's authentication ho
 keys of different tenants never meet. Answers of 5xx are not kept: a retry runs again.
 """
 import json
+import logging
 
 from flask import current_app, g, request
+from peewee import DatabaseError, InterfaceError
 
 from app.errors import BadRequest
 from app.services import idempotency as service
@@ -13,12 +15,16 @@ from app.services import idempotency as service
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
 
+log = logging.getLogger("app.api")
+
 
 def _canonical_body():
     raw = request.get_data(cache=True)
     try:
         return json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode()
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
+        # Not JSON (a raw message, or a body the view will refuse) or nested too deep to
+        # rewrite: the bytes as sent.
         return raw
 
 
@@ -45,9 +51,16 @@ def before():
 
 def after(response):
     record = g.pop("idempotency_record", None)
-    if record is not None:
+    if record is None:
+        return response
+    try:
         if response.status_code >= 500:
             service.abandon(record)
         else:
             service.finish(record, response.status_code, response.get_data(as_text=True))
+    except (DatabaseError, InterfaceError) as exc:
+        # The answer stands (the work is done, or it failed on its own); the record stays
+        # "in progress" until service.ABANDONED lets a retry in.
+        log.warning("idempotency record %s not updated: %s", record.id,
+                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     return response

@@ -10,7 +10,7 @@ import hashlib
 from peewee import IntegrityError
 
 from app import clock
-from app.database import transaction
+from app.database import connection, transaction
 from app.errors import Conflict
 from app.models import IdempotencyRecord
 
@@ -63,8 +63,13 @@ def finish(record, status, body):
 
 
 def abandon(record):
-    """The work failed on our side (5xx): forget the key so a retry runs it again."""
-    IdempotencyRecord.delete().where(IdempotencyRecord.id == record.id).execute()
+    """The work failed on our side (5xx): forget the key so a retry runs it again.
+
+    A 503 for a broken database connection has dropped the request's connection by now,
+    hence a connection of its own when there is none.
+    """
+    with connection():
+        IdempotencyRecord.delete().where(IdempotencyRecord.id == record.id).execute()
 
 
 def purge_expired():

@@ -2,15 +2,12 @@
 import hmac
 
 import marshmallow as ma
-from flask import current_app, request
+from flask import current_app, g, request
 from flask.views import MethodView
 
 from app.api.core import Blueprint, Schema, envelope
 from app.errors import AppError, Unauthorized
 from app.services import inbound as service
-
-blp = Blueprint("inbound", __name__, authenticated=False,
-                description="Raw RFC 822 messages from your mail provider's inbound route.")
 
 INBOUND_SECURITY = "inboundSecret"
 
@@ -37,6 +34,13 @@ def _check_secret():
     if not expected or scheme.lower() != "bearer" or not hmac.compare_digest(
             given.strip().encode(), expected.encode()):
         raise Unauthorized("Send the inbound secret as 'Authorization: Bearer <INBOUND_SECRET>'.")
+    # Checked before the Idempotency-Key hook, which needs a scope: one for all inbound
+    # mail, apart from every tenant's keys.
+    g.idempotency_scope = "inbound"
+
+
+blp = Blueprint("inbound", __name__, authenticate=_check_secret,
+                description="Raw RFC 822 messages from your mail provider's inbound route.")
 
 
 @blp.route("/email")
@@ -48,7 +52,6 @@ class InboundEmail(MethodView):
     @blp.errors(401, 413, 415)
     def post(self):
         """Take one inbound message (a reply, an automatic reply or a bounce)"""
-        _check_secret()
         if request.mimetype != "message/rfc822":
             raise UnsupportedMediaType()
         return {"success": True, "data": service.receive(request.get_data())}
