@@ -107,17 +107,17 @@ class Dispatcher:
             self.reap()
             try:
                 while not self.stopping.is_set():
-                    claimed = 0
+                    progress = 0
                     for campaign_id in self.due_campaigns(clock.now()):
-                        claims = self.claim(campaign_id, clock.now())
-                        claimed += len(claims)
+                        claims, handled = self.claim(campaign_id, clock.now())
+                        progress += handled
                         for claim in claims:
                             if self.stopping.is_set():
                                 self.release(claim)
                                 summary.add("released")
                                 continue
                             summary.add(self.deliver(claim))
-                    if not claimed:
+                    if not progress:
                         break
             finally:
                 self.mailer.close()
@@ -148,15 +148,20 @@ class Dispatcher:
         return [campaign_id for (campaign_id,) in rows]
 
     def claim(self, campaign_id, now):
-        """Claim up to a batch of due leads of one campaign, within window and limit."""
+        """Claim up to a batch of due leads of one campaign, within window and limit.
+
+        Returns (claims, handled): ``handled`` also counts due leads taken off the due
+        list without a claim (suppressed, sequence already done), so a pass goes on
+        while it is making progress even when a whole batch needed no mail.
+        """
         with transaction():
             campaign = skip_locked(Campaign.select().where(
                 (Campaign.id == campaign_id) & (Campaign.status == ACTIVE))).first()
             if campaign is None:
-                return []  # paused, gone, or another dispatcher holds it right now
+                return [], 0  # paused, gone, or another dispatcher holds it right now
             settings, sequence = campaign.settings, campaign.sequence
             if not sequence or not in_window(now, settings):
-                return []
+                return [], 0
             day = local_day(now, settings["timezone"])
             used = (Message.select().where((Message.campaign == campaign.id)
                                            & (Message.local_day == day)
@@ -164,7 +169,7 @@ class Dispatcher:
                     .count())
             room = min(settings["daily_limit"] - used, self.batch)
             if room <= 0:
-                return []
+                return [], 0
             leads = list(Lead.select().where(
                 (Lead.campaign == campaign.id) & Lead.status.in_(OPEN_LEAD_STATUSES)
                 & (Lead.next_send_at <= now)).order_by(Lead.next_send_at, Lead.id).limit(room))
@@ -173,14 +178,16 @@ class Dispatcher:
                                      & Suppression.email.in_([lead.email for lead in leads]))
                               .tuples()) if leads else {}
             token = secrets.token_hex(16)
-            claims = []
+            claims, handled = [], 0
             for lead in leads:
                 if lead.email in suppressed:
                     self._drop_suppressed(lead, suppressed[lead.email], now)
+                    handled += 1
                     continue
                 step = lead.current_step + 1
                 if step > len(sequence):  # the sequence was shortened while paused
                     self._advance(lead.id, len(sequence), sequence, campaign.id, now)
+                    handled += 1
                     continue
                 took = (Lead.update(next_send_at=None, status=IN_PROGRESS)
                         .where((Lead.id == lead.id) & Lead.next_send_at.is_null(False)
@@ -196,7 +203,7 @@ class Dispatcher:
                 claims.append(Claim(pk, message_id, token, step, lead, campaign.id,
                                     sequence, settings))
             self._load_threads(claims)
-        return claims
+        return claims, handled + len(claims)
 
     def _load_threads(self, claims):
         if not claims:
