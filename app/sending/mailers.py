@@ -3,9 +3,9 @@
 Both raise TemporaryFailure (try again later) or PermanentFailure (this recipient will
 never take it); ``bounce`` tells whether the recipient address itself was refused.
 """
+import contextlib
 import os
 import smtplib
-import socket
 import ssl
 
 from app.sending.compose import ascii_address
@@ -77,7 +77,7 @@ class SMTPMailer:
         except smtplib.SMTPResponseException as exc:
             self.close()
             raise _classify(exc.smtp_code, exc.smtp_error, recipient=False) from exc
-        except (smtplib.SMTPException, OSError, socket.timeout) as exc:
+        except (TimeoutError, smtplib.SMTPException, OSError) as exc:
             # Dropped connection, refused connection, timeout: nothing was accepted.
             self.close()
             raise TemporaryFailure(f"{type(exc).__name__}: {exc}") from exc
@@ -87,10 +87,8 @@ class SMTPMailer:
             try:
                 self._smtp.quit()
             except (smtplib.SMTPException, OSError):
-                try:
+                with contextlib.suppress(OSError):
                     self._smtp.close()
-                except OSError:
-                    pass
             self._smtp = None
 
 
