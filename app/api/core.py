@@ -8,6 +8,7 @@ import functools
 import hmac
 import http
 import logging
+from collections.abc import Mapping
 
 import marshmallow as ma
 from flask import g, request
@@ -16,7 +17,7 @@ from flask_smorest import Blueprint as BaseBlueprint
 from webargs.flaskparser import is_json_request
 from werkzeug.exceptions import HTTPException, InternalServerError, UnsupportedMediaType
 
-from app.errors import AppError, Unauthorized
+from app.errors import AppError, NotFound, Unauthorized
 from app.services import auth
 
 log = logging.getLogger("app.api")
@@ -26,9 +27,30 @@ BEARER = "bearerAuth"
 
 # ---- shared schema bits ---------------------------------------------------------------
 
+NUL_ERROR = "Must not contain NUL characters."
+
+
 class Schema(ma.Schema):
     class Meta:
         ordered = True
+
+    @ma.validates_schema(pass_original=True, skip_on_field_errors=False)
+    def _no_nul(self, data, original_data, **kwargs):
+        # Postgres text cannot hold NUL (SQLite can): refuse it on both, as a field error
+        # reported with the others. Nested schemas check their own level; Dict and Raw
+        # contents are stored as JSON, where NUL is escaped.
+        if not isinstance(original_data, Mapping):  # a JSON object, or a query string
+            return
+        errors = {name: [NUL_ERROR] for name, value in original_data.items()
+                  if name in self.load_fields and _has_nul(value)}
+        if errors:
+            raise ma.ValidationError(errors)
+
+
+def _has_nul(value):
+    if isinstance(value, str):
+        return "\x00" in value
+    return isinstance(value, list) and any(isinstance(v, str) and "\x00" in v for v in value)
 
 
 class UTCDateTime(ma.fields.DateTime):
@@ -43,13 +65,18 @@ class UTCDateTime(ma.fields.DateTime):
 
 
 class ErrorBodySchema(Schema):
-    code = ma.fields.String(required=True, metadata={"example": "not_found"})
-    message = ma.fields.String(required=True)
-    details = ma.fields.Dict(required=True)
+    code = ma.fields.String(required=True, metadata={
+        "example": "not_found", "pattern": "^[a-z][a-z0-9]*(_[a-z0-9]+)*$",
+        "description": "Machine-readable, in snake_case."})
+    message = ma.fields.String(required=True, metadata={
+        "minLength": 1, "description": "A sentence a person can act on."})
+    details = ma.fields.Dict(required=True, metadata={
+        "description": "Specifics, such as `fields` (the invalid fields and why)."})
 
 
 class ErrorSchema(Schema):
-    success = ma.fields.Boolean(required=True, metadata={"example": False})
+    """What every 4xx and 5xx answer is."""
+    success = ma.fields.Boolean(required=True, metadata={"enum": [False]})
     error = ma.fields.Nested(ErrorBodySchema, required=True)
 
 
@@ -68,7 +95,8 @@ class DeletedSchema(Schema):
 def envelope(schema, name, *, paginated=False):
     """``{"success": true, "data": <schema>}`` (plus ``pagination``) as a named schema."""
     fields = {
-        "success": ma.fields.Boolean(required=True, dump_default=True),
+        "success": ma.fields.Boolean(required=True, dump_default=True,
+                                     metadata={"enum": [True]}),
         "data": ma.fields.Nested(schema, required=True, many=paginated),
     }
     if paginated:
@@ -185,6 +213,7 @@ class Blueprint(BaseBlueprint):
         super().__init__(*args, **kwargs)
         if authenticated:
             self.before_request(require_api_key)
+        self.before_request(_no_nul_in_path)
 
     def errors(self, *statuses):
         """Document error responses (all share the error envelope)."""
@@ -214,6 +243,12 @@ class Blueprint(BaseBlueprint):
                 return parsed(*args, **kw)
             return self.errors(400, 415)(view)
         return decorator
+
+
+def _no_nul_in_path():
+    # No id or token holds a NUL, and Postgres refuses one in a query: nothing is there.
+    if any(isinstance(v, str) and "\x00" in v for v in (request.view_args or {}).values()):
+        raise NotFound()
 
 
 def _require_json_body(required):

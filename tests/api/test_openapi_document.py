@@ -1,0 +1,139 @@
+"""The OpenAPI document says exactly what errors look like and how to authenticate."""
+import jsonschema_rs
+import pytest
+
+from app.services import campaigns as campaign_service
+from tests.conftest import BASE
+
+DOC = "/api/v1/openapi.json"
+HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
+@pytest.fixture
+def document(client):
+    response = client.get(DOC)
+    assert response.status_code == 200
+    return response.json
+
+
+def operations(document):
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method in HTTP_METHODS:
+                yield f"{method.upper()} {path}", operation
+
+
+def resolve(document, node):
+    while "$ref" in node:
+        *_, section, name = node["$ref"].split("/")
+        node = document["components"][section][name]
+    return node
+
+
+def error_validator(document):
+    return jsonschema_rs.validator_for({"allOf": [{"$ref": "#/components/schemas/Error"}],
+                                        "components": document["components"]})
+
+
+def test_error_schema_is_exactly_the_envelope(document):
+    schemas = document["components"]["schemas"]
+    error, body = schemas["Error"], schemas["ErrorBody"]
+    assert error["type"] == "object"
+    assert error["additionalProperties"] is False
+    assert sorted(error["required"]) == ["error", "success"]
+    assert error["properties"]["success"] == {"type": "boolean", "enum": [False]}
+    assert error["properties"]["error"] == {"$ref": "#/components/schemas/ErrorBody"}
+    assert body["type"] == "object"
+    assert body["additionalProperties"] is False
+    assert sorted(body["required"]) == ["code", "details", "message"]
+    assert body["properties"]["code"]["type"] == "string"
+    assert body["properties"]["message"]["type"] == "string"
+    assert body["properties"]["details"]["type"] == "object"
+
+
+def test_every_documented_error_response_is_the_error_envelope(document):
+    checked = 0
+    for label, operation in operations(document):
+        for status, response in operation["responses"].items():
+            if status != "default" and int(status) < 400:
+                continue
+            content = resolve(document, response).get("content", {})
+            assert list(content) == ["application/json"], f"{label} {status}"
+            assert content["application/json"]["schema"] == {
+                "$ref": "#/components/schemas/Error"}, f"{label} {status}"
+            checked += 1
+    assert checked > 0
+
+
+def test_every_operation_documents_a_default_error(document):
+    missing = [label for label, operation in operations(document)
+               if "default" not in operation["responses"]]
+    assert missing == []
+
+
+def test_campaign_operations_document_their_error_statuses(document):
+    paths = document["paths"]
+    assert {"401", "404", "422"} <= set(paths[BASE]["get"]["responses"])
+    assert {"400", "401", "404", "415", "422"} <= set(paths[BASE]["post"]["responses"])
+    item = paths[f"{BASE}/{{campaign_id}}"]
+    assert {"401", "404"} <= set(item["get"]["responses"])
+    assert {"400", "401", "404", "409", "415", "422"} <= set(item["patch"]["responses"])
+    assert {"401", "404", "409"} <= set(item["delete"]["responses"])
+    send = paths[f"{BASE}/{{campaign_id}}/send"]["post"]["responses"]
+    assert {"400", "401", "404", "409", "415", "422"} <= set(send)
+
+
+def test_successful_bodies_are_documented_with_success_true(document):
+    schemas = document["components"]["schemas"]
+    envelopes = [name for name in schemas if name.endswith("Envelope")]
+    assert {"CampaignEnvelope", "CampaignListEnvelope"} <= set(envelopes)
+    for name in envelopes:
+        assert schemas[name]["properties"]["success"]["enum"] == [True], name
+
+
+def test_bearer_security_scheme_is_declared(document):
+    scheme = document["components"]["securitySchemes"]["bearerAuth"]
+    assert scheme["type"] == "http"
+    assert scheme["scheme"] == "bearer"
+
+
+def test_tenant_operations_require_the_bearer_key(document):
+    assert document["security"] == [{"bearerAuth": []}]
+    tenant_operations = [(label, operation) for label, operation in operations(document)
+                         if " /api/v1/tenant/" in label]
+    assert len(tenant_operations) >= 6
+    for label, operation in tenant_operations:
+        assert operation.get("security", document["security"]) == [{"bearerAuth": []}], label
+        assert "401" in operation["responses"], label
+
+
+def test_errors_outside_any_operation_match_the_documented_envelope(api, tenant, document):
+    """Answers no operation documents (unknown route, wrong method, bad JSON, too large)
+    still have the documented error shape."""
+    validator = error_validator(document)
+    answers = [
+        api.get("/api/v1/no-such-thing"),
+        api.put(BASE, json={}),
+        api.post(BASE, data="{", content_type="application/json"),
+        api.post(BASE, data="x" * (2 * 1024 * 1024), content_type="application/json"),
+        api.post(BASE, data="name=x", content_type="application/x-www-form-urlencoded"),
+        api.get(f"{BASE}?workspace={tenant.slug}&limit=0"),
+    ]
+    assert [a.status_code for a in answers] == [404, 405, 400, 413, 415, 422]
+    for answer in answers:
+        assert answer.mimetype == "application/json"
+        errors = [e.message for e in validator.iter_errors(answer.json)]
+        assert errors == [], (answer.status_code, answer.json)
+
+
+def test_an_unexpected_error_matches_the_documented_envelope(api, create_campaign, document,
+                                                              monkeypatch):
+    campaign_id = create_campaign()["id"]
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(campaign_service, "get_campaign", explode)
+    answer = api.get(f"{BASE}/{campaign_id}")
+    assert answer.status_code == 500
+    assert [e.message for e in error_validator(document).iter_errors(answer.json)] == []
