@@ -178,7 +178,8 @@ class QueryCounter(logging.Handler):
         self.queries = []
 
     def emit(self, record):
-        self.queries.append(record.getMessage())
+        if record.name == "peewee":  # SQL only, not the pool's own chatter
+            self.queries.append(record.getMessage())
 
 
 @contextmanager

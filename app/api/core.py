@@ -11,12 +11,16 @@ import logging
 from collections.abc import Mapping
 
 import marshmallow as ma
+import peewee
 from flask import g, request
 from flask_smorest import Api as BaseApi
 from flask_smorest import Blueprint as BaseBlueprint
+from playhouse.pool import MaxConnectionsExceeded
 from webargs.flaskparser import is_json_request
 from werkzeug.exceptions import HTTPException, InternalServerError, UnsupportedMediaType
 
+from app.api import idempotency
+from app.database import discard_connection
 from app.errors import AppError, NotFound, Unauthorized
 from app.services import auth
 
@@ -136,7 +140,19 @@ class Api(BaseApi):
     def _register_error_handlers(self):
         super()._register_error_handlers()
         self._app.register_error_handler(AppError, self.handle_app_error)
+        self._app.register_error_handler(peewee.OperationalError, self.handle_database_down)
+        self._app.register_error_handler(peewee.InterfaceError, self.handle_database_down)
+        self._app.register_error_handler(MaxConnectionsExceeded, self.handle_database_down)
         self._app.register_error_handler(Exception, self.handle_unexpected)
+
+    def handle_database_down(self, error):
+        """The database is unreachable or overloaded: a 503 the client can retry."""
+        log.warning("database unavailable on %s %s: %s", request.method, request.path,
+                    str(error).splitlines()[0] if str(error) else type(error).__name__)
+        discard_connection()
+        return error_body(503, "database_unavailable",
+                          "The database is temporarily unavailable; retry shortly."), \
+            503, {"Retry-After": "2"}
 
     def handle_app_error(self, error):
         return error_body(error.status, error.code, error.message, error.details), \
@@ -204,16 +220,21 @@ def require_api_key():
     key = auth.authenticate(_bearer_secret())
     g.api_key = key
     g.tenant = key.tenant
+    g.idempotency_scope = key.tenant_id
 
 
 class Blueprint(BaseBlueprint):
     """A blueprint whose every route needs an API key and documents the errors it gives."""
 
-    def __init__(self, *args, authenticated=True, **kwargs):
+    def __init__(self, *args, authenticated=True, authenticate=None, **kwargs):
         super().__init__(*args, **kwargs)
-        if authenticated:
-            self.before_request(require_api_key)
+        check = authenticate or (require_api_key if authenticated else None)
+        if check is not None:
+            self.before_request(check)
         self.before_request(_no_nul_in_path)
+        # After authentication, which names the scope of Idempotency-Keys.
+        self.before_request(idempotency.before)
+        self.after_request(idempotency.after)
 
     def errors(self, *statuses):
         """Document error responses (all share the error envelope)."""
@@ -230,6 +251,9 @@ class Blueprint(BaseBlueprint):
         ``PATCH`` would answer 200 having silently ignored every field. Such a request is
         a 415 instead, and the 400 of a body that does not parse is documented with it.
         """
+        if location == "query":
+            # An unknown parameter is a typo the client needs to hear about (422).
+            kwargs.setdefault("unknown", ma.RAISE)
         parse = super().arguments(schema, location=location, required=required, **kwargs)
         if location != "json":
             return parse
@@ -283,8 +307,10 @@ def etag_version(req):
     return -1
 
 
-def page_body(items, total, args):
+def page_body(items, total, args, *, has_more=None):
     """The list envelope: ``data`` plus ``pagination`` from limit/offset and the total."""
+    if has_more is None:
+        has_more = args["offset"] + len(items) < total
     return {"success": True, "data": items,
             "pagination": {"total": total, "limit": args["limit"], "offset": args["offset"],
-                           "has_more": args["offset"] + len(items) < total}}
+                           "has_more": has_more}}

@@ -10,6 +10,7 @@ from app.models.campaign import (
     STATUSES,
     WEEKDAYS,
     Campaign,
+    CampaignCount,
     CampaignEvent,
     default_settings,
 )
@@ -38,13 +39,13 @@ from app.models.lead import (
 from app.models.tenancy import ApiKey, Tenant, Workspace, hash_key
 
 MODELS = [Tenant, Workspace, ApiKey, Campaign, CampaignEvent, Lead, Message, Suppression,
-          IdempotencyRecord]
+          IdempotencyRecord, CampaignCount]
 
 __all__ = [
     "BOUNCED", "CLAIMED", "COUNTED_MESSAGE_STATUSES", "FAILED", "IN_PROGRESS", "LEAD_COMPLETED",
     "LEAD_STATUSES", "MESSAGE_BOUNCED", "MESSAGE_FAILED", "OPEN_LEAD_STATUSES", "PENDING",
     "REPLIED", "IdempotencyRecord", "SENDING", "SENT", "UNCONFIRMED", "UNSUBSCRIBED", "Lead", "Message", "Suppression",
     "ACTIVE", "COMPLETED", "DRAFT", "GOALS", "MAX_STEPS", "MODELS", "PAUSED", "STATUSES",
-    "WEEKDAYS", "ApiKey", "BaseModel", "Campaign", "CampaignEvent", "JSONField", "Tenant",
+    "WEEKDAYS", "ApiKey", "BaseModel", "Campaign", "CampaignCount", "CampaignEvent", "JSONField", "Tenant",
     "Workspace", "default_settings", "hash_key", "new_id",
 ]

@@ -1,6 +1,7 @@
-from peewee import CharField, DateTimeField, ForeignKeyField, IntegerField
+from peewee import CharField, CompositeKey, DateTimeField, ForeignKeyField, IntegerField, Model
 
 from app import clock
+from app.database import db
 from app.models.base import BaseModel, JSONField, new_id
 from app.models.tenancy import ApiKey, Tenant, Workspace
 
@@ -80,3 +81,18 @@ class CampaignEvent(BaseModel):
     from_status = CharField(max_length=20)
     to_status = CharField(max_length=20)
     api_key = ForeignKeyField(ApiKey, null=True, on_delete="SET NULL")
+
+
+class CampaignCount(Model):
+    """How many campaigns a workspace has in each status, kept by database triggers
+    (migration 0004) so every write path, bulk loads included, keeps it exact. The list
+    endpoint reads its total here instead of counting the campaign table each time."""
+
+    workspace_id = CharField(max_length=40)
+    status = CharField(max_length=20)
+    n = IntegerField(default=0)
+
+    class Meta:
+        database = db
+        legacy_table_names = False
+        primary_key = CompositeKey("workspace_id", "status")

@@ -269,3 +269,81 @@ def test_empty_workspace_lists_nothing(api):
     assert response.json == {"success": True, "data": [],
                              "pagination": {"total": 0, "limit": 20, "offset": 0,
                                             "has_more": False}}
+
+
+def test_unknown_query_parameter_is_422_naming_it(api, tenant):
+    response = api.get(f"{BASE}?workspace={tenant.slug}&statuss=active")
+    assert response.status_code == 422
+    assert response.json["success"] is False
+    assert "statuss" in response.json["error"]["details"]["fields"]
+
+
+# ---- cursor pagination ----------------------------------------------------------------
+
+def test_starting_after_walks_every_campaign_once_in_order(api, create_campaign):
+    clock.freeze(T0)
+    ids = []
+    for i in range(7):
+        ids.append(create_campaign(name=f"c{i}")["id"])
+        if i % 2:
+            clock.advance(seconds=1)  # some share a created_at: the id breaks the tie
+    seen, cursor = [], None
+    for _ in range(10):
+        url = list_url(limit=3) + (f"&starting_after={cursor}" if cursor else "")
+        body = api.get(url).json
+        seen += [item["id"] for item in body["data"]]
+        assert body["pagination"]["total"] == 7
+        if not body["pagination"]["has_more"]:
+            break
+        cursor = body["data"][-1]["id"]
+    newest_first = [item["id"] for item in api.get(list_url(limit=100)).json["data"]]
+    assert seen == newest_first
+    assert sorted(seen) == sorted(ids)
+
+
+def test_starting_after_with_a_status_filter_stays_in_that_status(api, create_campaign):
+    clock.freeze(T0)
+    drafts = []
+    for i in range(4):
+        campaign = create_campaign(name=f"c{i}")
+        clock.advance(seconds=1)
+        if i % 2:
+            set_status(campaign["id"], "paused")
+        else:
+            drafts.append(campaign["id"])
+    response = api.get(list_url(status="draft", limit=1))
+    assert response.json["pagination"] == {"total": 2, "limit": 1, "offset": 0, "has_more": True}
+    cursor = response.json["data"][0]["id"]
+    second = api.get(list_url(status="draft", limit=1, starting_after=cursor)).json
+    assert [item["id"] for item in second["data"]] == [drafts[0]]
+    assert second["pagination"]["has_more"] is False
+
+
+def test_starting_after_an_unknown_campaign_is_422(api, create_campaign):
+    create_campaign()
+    assert_validation_error(api.get(list_url(starting_after="cmp_nope")), "starting_after")
+
+
+def test_starting_after_a_campaign_of_another_workspace_is_422(api, client, other_tenant):
+    theirs = client.post(BASE, json={"workspace_slug": other_tenant.slug, "name": "x"},
+                         headers=other_tenant.headers).json["data"]["id"]
+    assert_validation_error(api.get(list_url(starting_after=theirs)), "starting_after")
+
+
+def test_starting_after_together_with_offset_is_422(api, create_campaign):
+    campaign = create_campaign()
+    assert_validation_error(api.get(list_url(offset=1, starting_after=campaign["id"])),
+                            "starting_after")
+
+
+# ---- the total is kept by the database, whatever writes the rows ----------------------
+
+def test_total_follows_status_changes_and_deletes_made_outside_the_api(api, create_campaign):
+    first, second = create_campaign()["id"], create_campaign()["id"]
+    set_status(first, "completed")
+    assert api.get(list_url(status="completed")).json["pagination"]["total"] == 1
+    assert api.get(list_url(status="draft")).json["pagination"]["total"] == 1
+    with database.connection():
+        Campaign.delete().where(Campaign.id == second).execute()
+    assert api.get(list_url()).json["pagination"]["total"] == 1
+    assert api.get(list_url(status="draft")).json["pagination"]["total"] == 0

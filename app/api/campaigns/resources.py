@@ -9,7 +9,7 @@ from app.api.campaigns.schemas import (
     CampaignUpdateSchema,
     SendSchema,
 )
-from app.api.core import Blueprint, DeletedSchema, envelope, etag_version, with_etag
+from app.api.core import Blueprint, DeletedSchema, envelope, etag_version, page_body, with_etag
 from app.services import campaigns as service
 
 blp = Blueprint("campaigns", __name__, description="Create, configure and launch campaigns.")
@@ -24,11 +24,8 @@ class Campaigns(MethodView):
     @blp.errors(401, 404)
     def get(self, args):
         """List a workspace's campaigns, newest first"""
-        items, total = service.list_campaigns(g.tenant, **args)
-        return {"success": True, "data": items,
-                "pagination": {"total": total, "limit": args["limit"],
-                               "offset": args["offset"],
-                               "has_more": args["offset"] + len(items) < total}}
+        items, total, has_more = service.list_campaigns(g.tenant, **args)
+        return page_body(items, total, args, has_more=has_more)
 
     @blp.arguments(CampaignCreateSchema)
     @blp.response(201, CampaignEnvelope)
