@@ -10,6 +10,7 @@ def up(migrator, db):
         fingerprint = CharField(max_length=64)
         status = IntegerField(null=True)
         body = TextField(null=True)
+        headers = TextField(null=True)
         class Meta:
             database = db
             table_name = 'idempotency_record'

@@ -7,7 +7,9 @@ import datetime as dt
 import functools
 import hmac
 import http
+import json
 import logging
+import math
 from collections.abc import Mapping
 
 import marshmallow as ma
@@ -16,7 +18,8 @@ from flask import g, request
 from flask_smorest import Api as BaseApi
 from flask_smorest import Blueprint as BaseBlueprint
 from playhouse.pool import MaxConnectionsExceeded
-from webargs.flaskparser import is_json_request
+from webargs import core as webargs_core
+from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import HTTPException, InternalServerError, UnsupportedMediaType
 
 from app.api import idempotency
@@ -223,8 +226,41 @@ def require_api_key():
     g.idempotency_scope = key.tenant_id
 
 
+def _finite(text):
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
+def _refuse_constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+class StrictJSONParser(FlaskParser):
+    """JSON as RFC 8259 has it: no NaN or Infinity, no number that overflows to one.
+
+    Bodies nested past the interpreter's recursion limit, or with integers too long to
+    convert, are malformed JSON to the client (400), not a server error.
+    """
+
+    def _raw_load_json(self, req):
+        if not is_json_request(req):
+            return webargs_core.missing
+        raw = req.get_data(cache=True)
+        text = raw.decode("utf-8")  # UnicodeDecodeError: webargs answers 400
+        try:
+            return json.loads(text, parse_float=_finite, parse_constant=_refuse_constant)
+        except json.JSONDecodeError:
+            raise
+        except (RecursionError, ValueError) as exc:
+            raise json.JSONDecodeError(str(exc) or type(exc).__name__, text or " ", 0) from None
+
+
 class Blueprint(BaseBlueprint):
     """A blueprint whose every route needs an API key and documents the errors it gives."""
+
+    ARGUMENTS_PARSER = StrictJSONParser()
 
     def __init__(self, *args, authenticated=True, authenticate=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -293,18 +329,22 @@ def with_etag(body, resource):
 
 
 def etag_version(req):
-    """The version an ``If-Match`` header insists on; None when absent or ``*``.
+    """The versions an ``If-Match`` header accepts; None when absent or ``*``.
 
-    A value that names no version of ours can never match: -1, so the change is refused.
+    If-Match compares strongly (RFC 9110, 13.1.1): a weak tag (``W/"v3"``) or a tag that
+    names no version of ours matches nothing, so the change is refused with a 412.
     """
     header = req.headers.get("If-Match")
     if header is None or header.strip() == "*":
         return None
+    versions = set()
     for tag in header.split(","):
-        tag = tag.strip().removeprefix("W/").strip('"')
-        if tag.startswith("v") and tag[1:].isdigit():
-            return int(tag[1:])
-    return -1
+        tag = tag.strip()
+        if tag.startswith('"') and tag.endswith('"') and len(tag) > 2:
+            inner = tag[1:-1]
+            if inner.startswith("v") and inner[1:].isdigit():
+                versions.add(int(inner[1:]))
+    return frozenset(versions)
 
 
 def page_body(items, total, args, *, has_more=None):

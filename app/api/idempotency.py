@@ -14,6 +14,7 @@ from app.services import idempotency as service
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
+REPLAYED_HEADERS = ("ETag", "Location", "Retry-After")
 
 log = logging.getLogger("app.api")
 
@@ -43,6 +44,7 @@ def before():
     if outcome == "replay":
         response = current_app.response_class(record.body, status=record.status,
                                               mimetype="application/json")
+        response.headers.update(service.replay_headers(record))
         response.headers[REPLAYED] = "true"
         return response
     g.idempotency_record = record
@@ -57,7 +59,10 @@ def after(response):
         if response.status_code >= 500:
             service.abandon(record)
         else:
-            service.finish(record, response.status_code, response.get_data(as_text=True))
+            kept = {name: response.headers[name] for name in REPLAYED_HEADERS
+                    if name in response.headers}
+            service.finish(record, response.status_code, response.get_data(as_text=True),
+                           kept)
     except (DatabaseError, InterfaceError) as exc:
         # The answer stands (the work is done, or it failed on its own); the record stays
         # "in progress" until service.ABANDONED lets a retry in.

@@ -15,6 +15,8 @@ class IdempotencyRecord(BaseModel):
     fingerprint = CharField(max_length=64)
     status = IntegerField(null=True)
     body = TextField(null=True)
+    # The answer's headers a replay must repeat (ETag, Location), as JSON.
+    headers = TextField(null=True)
 
     class Meta:
         table_name = "idempotency_record"

@@ -166,7 +166,8 @@ def update_campaign(tenant, campaign_id, *, changes, expected_version=None):
 
 
 def _check_version(campaign, expected_version):
-    if expected_version is not None and expected_version != campaign.version:
+    """``expected_version``: None (no precondition) or the versions the client accepts."""
+    if expected_version is not None and campaign.version not in expected_version:
         raise PreconditionFailed(
             "The campaign has changed since you read it; fetch it again and retry.",
             details={"current_version": campaign.version})

@@ -6,6 +6,7 @@ with the same key finds it and does not run the work a second time.
 """
 import datetime as dt
 import hashlib
+import json
 
 from peewee import IntegrityError
 
@@ -57,9 +58,14 @@ def begin(scope, key, fingerprint_):
                    code="idempotency_key_in_use", headers={"Retry-After": "1"})
 
 
-def finish(record, status, body):
-    IdempotencyRecord.update(status=status, body=body).where(
+def finish(record, status, body, headers=None):
+    IdempotencyRecord.update(status=status, body=body,
+                             headers=json.dumps(headers or {})).where(
         IdempotencyRecord.id == record.id).execute()
+
+
+def replay_headers(record):
+    return json.loads(record.headers) if record.headers else {}
 
 
 def abandon(record):

@@ -107,9 +107,6 @@ def test_same_key_with_the_same_json_written_differently_replays(api, create, te
     assert campaigns_of(tenant) == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a replay carries the stored status and body only: the ETag of the first answer is "
-    "lost, as IdempotencyRecord has no column for headers (needs a migration)"))
 def test_replayed_create_carries_the_first_etag(create, tenant):
     first = create("create-1")
     again = create("create-1")
