@@ -22,7 +22,7 @@ def init_app(app):
         default_limits=[app.config["RATE_LIMIT"]],
         default_limits_exempt_when=lambda: not request.path.startswith(LIMITED_PREFIX),
         storage_uri=app.config["RATE_LIMIT_STORAGE_URI"],
-        strategy="moving-window",
+        strategy="sliding-window-counter",
         headers_enabled=True,
         # A limiter storage that is down must not take the API down with it.
         swallow_errors=True,

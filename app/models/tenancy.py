@@ -3,6 +3,7 @@ import secrets
 
 from peewee import CharField, DateTimeField, ForeignKeyField
 
+from app.database import compiled, run
 from app.models.base import BaseModel, new_id
 
 KEY_PREFIX = "sk_live_"
@@ -44,5 +45,13 @@ class ApiKey(BaseModel):
 
     @classmethod
     def active_by_secret(cls, secret):
-        return (cls.select(cls, Tenant).join(Tenant)
-                .where((cls.key_hash == hash_key(secret)) & cls.revoked_at.is_null()))
+        """The live key for ``secret`` with its tenant, or None (one query, every request)."""
+        sql = compiled("api_key.active_by_secret", lambda: (
+            cls.select(cls.id, cls.tenant, cls.key_hash, Tenant.name).join(Tenant)
+            .where((cls.key_hash == "") & cls.revoked_at.is_null())))
+        rows = run(sql, [hash_key(secret)])
+        if not rows:
+            return None
+        key_id, tenant_id, key_hash, tenant_name = rows[0]
+        key = cls(id=key_id, tenant=Tenant(id=tenant_id, name=tenant_name), key_hash=key_hash)
+        return key

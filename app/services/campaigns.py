@@ -1,10 +1,11 @@
 """Campaign use cases: list, create, read, update, delete and the /send state machine."""
 import copy
+import datetime as dt
 
 from peewee import JOIN, SQL
 
 from app import clock
-from app.database import locked, transaction
+from app.database import compiled, locked, run, transaction
 from app.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from app.models import (
     ACTIVE,
@@ -71,6 +72,66 @@ SUMMARY_FIELDS = (Campaign.id, Campaign.name, Campaign.status, Campaign.goal,
                   Campaign.created_at, Campaign.updated_at)
 
 
+class CampaignSummary:
+    """A list row: the summary's attributes without a model instance's bookkeeping."""
+
+    __slots__ = ("id", "name", "status", "goal", "stats", "created_at", "updated_at")
+
+    def __init__(self, row):
+        (self.id, self.name, self.status, self.goal, sent, opened, replied, clicked,
+         bounced, unsubscribed, created_at, updated_at) = row
+        self.stats = {"sent": sent, "opened": opened, "replied": replied, "clicked": clicked,
+                      "bounced": bounced, "unsubscribed": unsubscribed}
+        self.created_at = _datetime(created_at)
+        self.updated_at = _datetime(updated_at)
+
+
+def _datetime(value):
+    # SQLite hands back the stored text; Postgres a datetime.
+    return dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _workspace_page_header(tenant_id, workspace, starting_after):
+    """Query 1 of 2: the workspace, its per-status counts and the cursor's created_at."""
+    if starting_after:
+        sql = compiled("campaigns.list.header.cursor", lambda: (
+            Workspace.select(Workspace.id, CampaignCount.status, CampaignCount.n,
+                             Campaign.select(Campaign.created_at).where(
+                                 (Campaign.id == "") & (Campaign.workspace == Workspace.id)))
+            .join(CampaignCount, JOIN.LEFT_OUTER,
+                  on=(CampaignCount.workspace_id == Workspace.id))
+            .where((Workspace.tenant == "") & (Workspace.slug == ""))))
+        return run(sql, [starting_after, tenant_id, workspace])
+    sql = compiled("campaigns.list.header", lambda: (
+        Workspace.select(Workspace.id, CampaignCount.status, CampaignCount.n, SQL("NULL"))
+        .join(CampaignCount, JOIN.LEFT_OUTER, on=(CampaignCount.workspace_id == Workspace.id))
+        .where((Workspace.tenant == "") & (Workspace.slug == ""))))
+    return run(sql, [tenant_id, workspace])
+
+
+def _page(workspace_id, status, cursor, limit, offset):
+    """Query 2 of 2: the page, newest first, through the (workspace, [status,] created_at,
+    id) index; with a cursor it seeks instead of skipping."""
+    def build():
+        query = Campaign.select(*SUMMARY_FIELDS).where(Campaign.workspace == "")
+        if status:
+            query = query.where(Campaign.status == "")
+        if cursor:
+            query = query.where((Campaign.created_at < dt.datetime.min)
+                                | ((Campaign.created_at == dt.datetime.min)
+                                   & (Campaign.id < "")))
+        return (query.order_by(Campaign.created_at.desc(), Campaign.id.desc())
+                .limit(1).offset(1))
+    sql = compiled(f"campaigns.list.page.{bool(status)}.{bool(cursor)}", build)
+    params = [workspace_id]
+    if status:
+        params.append(status)
+    if cursor:
+        at = Campaign.created_at.db_value(cursor[0])
+        params += [at, at, cursor[1]]
+    return run(sql, params + [limit, offset])
+
+
 def list_campaigns(tenant, *, workspace, status=None, limit=20, offset=0, starting_after=None):
     """A page of a workspace's campaigns, newest first: (items, total, has_more).
 
@@ -79,32 +140,20 @@ def list_campaigns(tenant, *, workspace, status=None, limit=20, offset=0, starti
     position, then the page itself. ``starting_after`` (a campaign id) seeks through
     the (workspace, created_at, id) index, so page 10,000 costs what page 1 does.
     """
-    cursor = (Campaign.select(Campaign.created_at)
-              .where((Campaign.id == starting_after) & (Campaign.workspace == Workspace.id)))
-    rows = list(Workspace.select(Workspace.id, CampaignCount.status, CampaignCount.n,
-                                 cursor.alias("cursor") if starting_after else SQL("NULL"))
-                .join(CampaignCount, JOIN.LEFT_OUTER,
-                      on=(CampaignCount.workspace_id == Workspace.id))
-                .where((Workspace.tenant == tenant) & (Workspace.slug == workspace))
-                .tuples())
+    rows = _workspace_page_header(tenant.id, workspace, starting_after)
     if not rows:
         raise NotFound(f"No workspace '{workspace}'.", code="workspace_not_found",
                        details={"workspace": workspace})
     workspace_id, cursor_at = rows[0][0], rows[0][3]
     total = sum(n for _, st, n, _ in rows if n and (status is None or st == status))
-    query = Campaign.select(*SUMMARY_FIELDS).where(Campaign.workspace == workspace_id)
-    if status:
-        query = query.where(Campaign.status == status)
+    cursor = None
     if starting_after:
         if cursor_at is None:
             raise ValidationFailed(details={"fields": {"starting_after": [
                 f"No campaign '{starting_after}' in workspace '{workspace}'."]}})
-        cursor_at = Campaign.created_at.python_value(cursor_at)
-        query = query.where((Campaign.created_at < cursor_at)
-                            | ((Campaign.created_at == cursor_at)
-                               & (Campaign.id < starting_after)))
-    page = list(query.order_by(Campaign.created_at.desc(), Campaign.id.desc())
-                .limit(limit + 1).offset(offset))
+        cursor = (_datetime(cursor_at), starting_after)
+    page = [CampaignSummary(row) for row in _page(workspace_id, status, cursor, limit + 1,
+                                                  offset)]
     return page[:limit], total, len(page) > limit
 
 
