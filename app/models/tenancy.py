@@ -53,5 +53,6 @@ class ApiKey(BaseModel):
         if not rows:
             return None
         key_id, tenant_id, key_hash, tenant_name = rows[0]
-        key = cls(id=key_id, tenant=Tenant(id=tenant_id, name=tenant_name), key_hash=key_hash)
+        key = cls(__no_default__=True, id=key_id, key_hash=key_hash)
+        key.tenant = Tenant(__no_default__=True, id=tenant_id, name=tenant_name)
         return key

@@ -17,6 +17,7 @@ from app.models import (
     CampaignEvent,
     Lead,
     Workspace,
+    from_row,
 )
 from app.sending import outcomes
 
@@ -58,10 +59,25 @@ def _query(tenant, campaign_id):
 
 
 def get_campaign(tenant, campaign_id, *, for_update=False):
-    query = _query(tenant, campaign_id)
-    campaign = (locked(query) if for_update else query).first()
+    """The tenant's campaign with its workspace, or NotFound (also for other tenants')."""
+    if for_update:
+        campaign = locked(_query(tenant, campaign_id)).first()
+    else:
+        # Every read of a campaign comes here: the SQL is built once (see compiled()).
+        sql = compiled("campaigns.get", lambda: _query("", ""))
+        rows = run(sql, [tenant.id if hasattr(tenant, "id") else tenant, campaign_id])
+        campaign = _campaign_from_row(rows[0]) if rows else None
     if campaign is None:
         raise _not_found(campaign_id)
+    return campaign
+
+
+_CAMPAIGN_COLUMNS = len(Campaign._meta.sorted_fields)
+
+
+def _campaign_from_row(row):
+    campaign = from_row(Campaign, row[:_CAMPAIGN_COLUMNS])
+    campaign.workspace = from_row(Workspace, row[_CAMPAIGN_COLUMNS:])
     return campaign
 
 
