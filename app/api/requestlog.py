@@ -3,8 +3,10 @@
 Hand-written rather than a logging library: it is a formatter of twenty lines, and it
 must never print a header or a body (keys, secrets and messages stay out of logs).
 """
+import itertools
 import json
 import logging
+import os
 import re
 import time
 import uuid
@@ -44,9 +46,22 @@ def configure(level):
     logging.getLogger("peewee").setLevel(logging.WARNING)
 
 
+# A random prefix per process and a counter: unique across workers and nodes, without
+# reading the kernel's random pool on every request. Made again after a fork.
+_prefix = (None, None)
+_SEQUENCE = itertools.count(1)
+
+
+def _new_request_id():
+    global _prefix
+    if _prefix[0] != os.getpid():
+        _prefix = (os.getpid(), uuid.uuid4().hex[:16])
+    return f"{_prefix[1]}{next(_SEQUENCE):016x}"
+
+
 def _start():
     given = request.headers.get(REQUEST_ID, "")
-    g.request_id = given if _SAFE_ID.match(given) else uuid.uuid4().hex
+    g.request_id = given if _SAFE_ID.match(given) else _new_request_id()
     g.request_started = time.perf_counter()
 
 
