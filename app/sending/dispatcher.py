@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from peewee import JOIN, fn
 
 from app import clock
-from app.database import connection, is_postgres, skip_locked, transaction
+from app.database import connection, is_postgres, run, skip_locked, transaction
 from app.models import (
     ACTIVE,
     CLAIMED,
@@ -48,6 +48,7 @@ from app.models import (
 from app.sending import outcomes
 from app.sending.compose import Composer, message_id_for
 from app.sending.mailers import PermanentFailure, TemporaryFailure, make_mailer
+from app.sending.outcomes import slot, statement
 from app.sending.schedule import in_window, local_day, next_due
 from app.sending.templates import RenderError
 
@@ -178,32 +179,51 @@ class Dispatcher:
                                      & Suppression.email.in_([lead.email for lead in leads]))
                               .tuples()) if leads else {}
             token = secrets.token_hex(16)
-            claims, handled = [], 0
+            handled, wanted = 0, []
             for lead in leads:
                 if lead.email in suppressed:
                     self._drop_suppressed(lead, suppressed[lead.email], now)
                     handled += 1
-                    continue
-                step = lead.current_step + 1
-                if step > len(sequence):  # the sequence was shortened while paused
+                elif lead.current_step + 1 > len(sequence):  # shortened while paused
                     self._advance(lead.id, len(sequence), sequence, campaign.id, now)
                     handled += 1
-                    continue
-                took = (Lead.update(next_send_at=None, status=IN_PROGRESS)
-                        .where((Lead.id == lead.id) & Lead.next_send_at.is_null(False)
-                               & Lead.status.in_(OPEN_LEAD_STATUSES)).execute())
-                if not took:
-                    continue
+                else:
+                    wanted.append(lead)
+            claims = []
+            for lead in self._take(wanted):
+                step = lead.current_step + 1
                 pk = Message.id.default()
-                message_id = message_id_for(pk, settings.get("from_email"))
-                Message.insert(id=pk, lead=lead.id, campaign=campaign.id, step=step,
-                               status=CLAIMED, message_id=message_id, claim_token=token,
-                               claimed_until=now + _seconds(self.claim_seconds),
-                               local_day=day, created_at=now).execute()
-                claims.append(Claim(pk, message_id, token, step, lead, campaign.id,
-                                    sequence, settings))
+                claims.append(Claim(pk, message_id_for(pk, settings.get("from_email")), token,
+                                    step, lead, campaign.id, sequence, settings))
+            if claims:
+                until = now + _seconds(self.claim_seconds)
+                Message.insert_many([
+                    {Message.id: c.message_pk, Message.lead: c.lead.id,
+                     Message.campaign: campaign.id, Message.step: c.step,
+                     Message.status: CLAIMED, Message.message_id: c.message_id,
+                     Message.claim_token: token, Message.claimed_until: until,
+                     Message.local_day: day, Message.created_at: now}
+                    for c in claims]).as_rowcount().execute()
             self._load_threads(claims)
         return claims, handled + len(claims)
+
+    def _take(self, leads):
+        """Take ``leads`` off the due list (one statement); returns those taken.
+
+        A lead changed since it was read (unsubscribed, deleted) is not taken. SQLite
+        holds the write lock since the claim's BEGIN, so nothing changed there.
+        """
+        if not leads:
+            return []
+        query = (Lead.update(next_send_at=None, status=IN_PROGRESS)
+                 .where(Lead.id.in_([lead.id for lead in leads])
+                        & Lead.next_send_at.is_null(False)
+                        & Lead.status.in_(OPEN_LEAD_STATUSES)))
+        if not is_postgres():
+            query.execute()
+            return leads
+        taken = {lead_id for (lead_id,) in query.returning(Lead.id).tuples().execute()}
+        return [lead for lead in leads if lead.id in taken]
 
     def _load_threads(self, claims):
         if not claims:
@@ -227,15 +247,10 @@ class Dispatcher:
     def deliver(self, claim):
         """Send one claimed message; returns the outcome name for the Summary."""
         now = clock.now()
-        with transaction():
-            active = Campaign.select().where((Campaign.id == claim.campaign_id)
-                                             & (Campaign.status == ACTIVE))
-            started = (Message.update(status=SENDING,
-                                      claimed_until=now + _seconds(self.sending_seconds))
-                       .where((Message.id == claim.message_pk) & (Message.status == CLAIMED)
-                              & (Message.claim_token == claim.token)
-                              & fn.EXISTS(active))
-                       .execute())
+        # One statement, so its own commit (the connection is in autocommit mode).
+        started = statement("dispatch.start", _start_query, campaign=claim.campaign_id,
+                            message=claim.message_pk, token=claim.token,
+                            until=now + _seconds(self.sending_seconds)).rowcount
         if not started:
             self.release(claim)  # paused meanwhile, or the lease was lost: not attempted
             return "released"
@@ -263,34 +278,52 @@ class Dispatcher:
 
     def _sent(self, claim, subject):
         now = clock.now()
-        with transaction():
-            in_time = (Message.update(status=SENT, sent_at=now, subject=subject)
-                       .where(self._ours(claim, SENDING)).execute())
+        due = next_due(claim.sequence, claim.step, now)
+        if is_postgres():
+            if due is not None:  # one statement, its own commit: nothing to complete
+                if _sent_in_time(claim, subject, now, due) is not None:
+                    return "sent"
+            else:
+                with transaction():
+                    completed = _sent_in_time(claim, subject, now, due)
+                    if completed:
+                        # After the counter's row lock: sees every other lead's end.
+                        outcomes.maybe_complete(claim.campaign_id, now)
+                if completed is not None:
+                    return "sent"
+            in_time = False
+        else:
+            with transaction():
+                in_time = statement("dispatch.sent", _sent_query, message=claim.message_pk,
+                                    token=claim.token, now=now, subject=subject).rowcount
+                if in_time:
+                    outcomes.bump(claim.campaign_id, "sent_count")
+                    self._advance(claim.lead.id, claim.step, claim.sequence,
+                                  claim.campaign_id, now, sent=True)
+        if not in_time:
             # Too late: the reaper made it unconfirmed and already moved the lead on
             # (maybe past later steps); advancing again would set the lead back.
-            late = not in_time and (Message.update(status=SENT, sent_at=now, subject=subject)
-                                    .where(self._ours(claim, UNCONFIRMED)).execute())
-            if in_time or late:
-                outcomes.bump(claim.campaign_id, "sent_count")
-            if in_time:
-                self._advance(claim.lead.id, claim.step, claim.sequence, claim.campaign_id,
-                              now, sent=True)
+            with transaction():
+                if (Message.update(status=SENT, sent_at=now, subject=subject)
+                        .where(self._ours(claim, UNCONFIRMED)).execute()):
+                    outcomes.bump(claim.campaign_id, "sent_count")
         return "sent"
 
     def _advance(self, lead_id, step, sequence, campaign_id, now, *, sent=False):
         """The lead has had ``step``: schedule the next one, or complete the lead."""
-        changes = {Lead.current_step: step, Lead.attempts: 0}
-        if sent:
-            changes[Lead.last_sent_at] = now
-        Lead.update(changes).where(Lead.id == lead_id).execute()
         due = next_due(sequence, step, now)
-        still_open = (Lead.id == lead_id) & Lead.status.in_(OPEN_LEAD_STATUSES)
+        values = {"lead": lead_id, "step": step, "now": now}
         if due is not None:
-            Lead.update(next_send_at=due, status=IN_PROGRESS).where(still_open).execute()
+            # The step is recorded whatever the lead's state; only an open lead is due again.
+            if not statement(f"advance.next.{sent}", lambda: _advance_query(True, sent),
+                             due=due, **values).rowcount:
+                statement(f"advance.step.{sent}", lambda: _step_query(sent), **values)
             return
-        if (Lead.update(status=LEAD_COMPLETED, next_send_at=None, finished_at=now)
-                .where(still_open).execute()):
+        if statement(f"advance.done.{sent}", lambda: _advance_query(False, sent),
+                     **values).rowcount:
             outcomes.maybe_complete(campaign_id, now)
+        else:
+            statement(f"advance.step.{sent}", lambda: _step_query(sent), **values)
 
     def _retry(self, claim, error):
         now = clock.now()
@@ -361,6 +394,81 @@ class Dispatcher:
                     log.warning("message %s: outcome unknown, not resent", row.id)
                     self._advance(row.lead_id, row.step, row.campaign.sequence,
                                   row.campaign_id, now)
+
+
+def _start_query():
+    """claimed -> sending, only for our claim, and only while the campaign is active."""
+    active = Campaign.select().where((Campaign.id == slot("campaign"))
+                                     & (Campaign.status == ACTIVE))
+    return (Message.update(status=SENDING, claimed_until=slot("until"))
+            .where((Message.id == slot("message")) & (Message.status == CLAIMED)
+                   & (Message.claim_token == slot("token")) & fn.EXISTS(active)))
+
+
+def _sent_query():
+    return (Message.update(status=SENT, sent_at=slot("now"), subject=slot("subject"))
+            .where((Message.id == slot("message")) & (Message.claim_token == slot("token"))
+                   & (Message.status == SENDING)))
+
+
+def _step_changes(sent):
+    changes = {Lead.current_step: slot("step"), Lead.attempts: 0}
+    if sent:
+        changes[Lead.last_sent_at] = slot("now")
+    return changes
+
+
+def _step_query(sent):
+    return Lead.update(_step_changes(sent)).where(Lead.id == slot("lead"))
+
+
+def _advance_query(next_step, sent):
+    """Record the step on an open lead and make it due again (or complete it)."""
+    changes = _step_changes(sent)
+    if next_step:
+        changes.update({Lead.next_send_at: slot("due"), Lead.status: IN_PROGRESS})
+    else:
+        changes.update({Lead.status: LEAD_COMPLETED, Lead.next_send_at: None,
+                        Lead.finished_at: slot("now")})
+    return Lead.update(changes).where((Lead.id == slot("lead"))
+                                      & Lead.status.in_(OPEN_LEAD_STATUSES))
+
+
+_OPEN = ", ".join(f"'{status}'" for status in OPEN_LEAD_STATUSES)
+# Postgres: the message marked sent, the campaign's count and the lead's next step in
+# one statement. The lead and the counter move only when the message did. Returns one
+# row (whether the message moved, and the lead's status after).
+_SENT_PG = f"""
+WITH m AS (
+  UPDATE message SET status = '{SENT}', sent_at = %(now)s, subject = %(subject)s
+  WHERE id = %(message)s AND claim_token = %(token)s AND status = '{SENDING}'
+  RETURNING 1),
+c AS (
+  UPDATE campaign SET sent_count = sent_count + 1
+  WHERE id = %(campaign)s AND EXISTS (SELECT 1 FROM m)),
+l AS (
+  UPDATE lead SET current_step = %(step)s, attempts = 0, last_sent_at = %(now)s,
+    status = CASE WHEN status IN ({_OPEN}) THEN %(status)s ELSE status END,
+    next_send_at = CASE WHEN status IN ({_OPEN}) THEN %(due)s ELSE next_send_at END,
+    finished_at = CASE WHEN status IN ({_OPEN}) THEN %(finished)s ELSE finished_at END
+  WHERE id = %(lead)s AND EXISTS (SELECT 1 FROM m)
+  RETURNING status)
+SELECT EXISTS (SELECT 1 FROM m), (SELECT status FROM l)
+"""
+
+
+def _sent_in_time(claim, subject, now, due):
+    """Record a sent message still ``sending`` (Postgres). None when it was not (the
+    reaper got there first); otherwise whether the lead completed."""
+    done = due is None
+    (moved, status), = run(_SENT_PG, {
+        "now": now, "subject": subject, "message": claim.message_pk, "token": claim.token,
+        "campaign": claim.campaign_id, "step": claim.step, "lead": claim.lead.id,
+        "status": LEAD_COMPLETED if done else IN_PROGRESS, "due": due,
+        "finished": now if done else None})
+    if not moved:
+        return None
+    return status == LEAD_COMPLETED
 
 
 def _seconds(n):

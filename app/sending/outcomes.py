@@ -5,9 +5,10 @@ Counters on the campaign move in the same transaction as the lead, and only when
 lead's own marker flips (``opened_at`` from NULL, say), so stats count leads, not events.
 Callers hold a transaction.
 """
-from peewee import fn
+from peewee import Value, fn
 
 from app import clock
+from app.database import compiled, db
 from app.models import (
     ACTIVE,
     BOUNCED,
@@ -24,10 +25,37 @@ from app.models import (
 )
 from app.sending.schedule import step_delay
 
+_SLOT = "\x00slot:"
+_orders = {}
+
+
+def slot(name):
+    """A named parameter of a ``statement`` (peewee applies no conversion to it)."""
+    return Value(_SLOT + name, converter=False)
+
+
+def statement(name, build, **values):
+    """Run a hot-path statement whose SQL peewee builds once per database.
+
+    ``build()`` makes the query with ``slot(name)`` where each call's values go; every
+    other parameter is a constant of the query. Returns the cursor.
+    """
+    sql = compiled(name, build)
+    order = _orders.get(name)
+    if order is None:
+        order = _orders[name] = [
+            (True, p[len(_SLOT):]) if isinstance(p, str) and p.startswith(_SLOT) else (False, p)
+            for p in build().sql()[1]]
+    return db.execute_sql(sql, [values[p] if named else p for named, p in order])
+
+
+def _bump_query(counter):
+    field = getattr(Campaign, counter)
+    return Campaign.update({field: field + slot("by")}).where(Campaign.id == slot("campaign"))
+
 
 def bump(campaign_id, counter, by=1):
-    field = getattr(Campaign, counter)
-    Campaign.update({field: field + by}).where(Campaign.id == campaign_id).execute()
+    statement(f"bump.{counter}", lambda: _bump_query(counter), by=by, campaign=campaign_id)
 
 
 def _flip(lead, marker, counter, now):
@@ -51,18 +79,22 @@ def finish(lead, status, now, *, error=None, from_statuses=OPEN_LEAD_STATUSES):
 def maybe_complete(campaign_id, now=None):
     """An active campaign whose every lead has ended becomes completed (with an event)."""
     now = now or clock.now()
-    open_leads = Lead.select().where((Lead.campaign == campaign_id)
-                                     & Lead.status.in_(OPEN_LEAD_STATUSES))
-    any_lead = Lead.select().where(Lead.campaign == campaign_id)
-    done = (Campaign.update(status=COMPLETED, completed_at=now, updated_at=now,
-                            version=Campaign.version + 1)
-            .where((Campaign.id == campaign_id) & (Campaign.status == ACTIVE)
-                   & fn.EXISTS(any_lead) & ~fn.EXISTS(open_leads))
-            .execute())
+    done = statement("maybe_complete", _complete_query, campaign=campaign_id, now=now).rowcount
     if done:
         CampaignEvent.create(campaign=campaign_id, action="complete", from_status=ACTIVE,
                              to_status=COMPLETED, created_at=now)
     return bool(done)
+
+
+def _complete_query():
+    campaign_id = slot("campaign")
+    open_leads = Lead.select().where((Lead.campaign == campaign_id)
+                                     & Lead.status.in_(OPEN_LEAD_STATUSES))
+    any_lead = Lead.select().where(Lead.campaign == campaign_id)
+    return (Campaign.update(status=COMPLETED, completed_at=slot("now"), updated_at=slot("now"),
+                            version=Campaign.version + 1)
+            .where((Campaign.id == campaign_id) & (Campaign.status == ACTIVE)
+                   & fn.EXISTS(any_lead) & ~fn.EXISTS(open_leads)))
 
 
 def record_open(lead, now=None):
