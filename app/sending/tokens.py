@@ -1,10 +1,14 @@
 """Signed tokens for tracking links (itsdangerous): tamper with one and it reads as None."""
+from functools import lru_cache
+
 from itsdangerous import BadData, URLSafeSerializer
 
 _SALTS = {"open": "campaigns.open", "click": "campaigns.click", "unsubscribe": "campaigns.unsub"}
 
 
+@lru_cache(maxsize=64)
 def _serializer(secret, kind):
+    # Built once per (secret, kind): a serializer holds no per-token state.
     return URLSafeSerializer(secret, salt=_SALTS[kind])
 
 
