@@ -42,7 +42,7 @@ def wait_http(url, headers=None, timeout=30):
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}),
-                                        timeout=2) as response:
+                                        timeout=min(timeout, 30)) as response:
                 return response.read()
         except OSError:
             time.sleep(0.2)
@@ -161,13 +161,19 @@ def bench_api(db, scale, args):
     paths = {
         "list": f"/api/v1/tenant/campaigns?workspace={workspace}&limit=20",
         "detail": f"/api/v1/tenant/campaigns/{campaign}",
-        "list_deep_offset": f"/api/v1/tenant/campaigns?workspace={workspace}&limit=20"
+        "list_deep_offset": f"/api/v1/tenant/campaigns?workspace={workspace}"
                             f"&offset={max(0, scale // 2 - 40)}",
     }
     rows = []
     with tempfile.TemporaryDirectory() as tmp, \
             gunicorn("wsgi:app", env, args.workers) as (api_proc, api_url):
         auth = {"Authorization": f"Bearer {key}"}
+        # The same depth by cursor: the id just before the deep offset page.
+        deep = json.loads(wait_http(api_url + paths["list_deep_offset"] + "&limit=1", auth,
+                                    timeout=120))["data"]
+        if deep:
+            paths["list_deep_cursor"] = (f"/api/v1/tenant/campaigns?workspace={workspace}"
+                                         f"&limit=20&starting_after={deep[0]['id']}")
         bodies = {}
         for name in ("list", "detail"):
             bodies[name] = wait_http(api_url + paths[name], auth)
@@ -184,6 +190,8 @@ def bench_api(db, scale, args):
                              **ceilings[name], "ratio": 1.0})
             peak_rss = 0.0
             for name, path in paths.items():
+                if name == "list_deep_offset":
+                    path += "&limit=20"
                 result = wrk(api_url + path, key=key, connections=args.connections,
                              duration=args.duration)
                 peak_rss = max(peak_rss, worker_rss_mb(api_proc.pid) or 0)

@@ -2,7 +2,7 @@
 import copy
 import datetime as dt
 
-from peewee import JOIN, SQL
+from peewee import JOIN, SQL, Tuple
 
 from app import clock
 from app.database import compiled, locked, run, transaction
@@ -133,9 +133,10 @@ def _page(workspace_id, status, cursor, limit, offset):
         if status:
             query = query.where(Campaign.status == "")
         if cursor:
-            query = query.where((Campaign.created_at < dt.datetime.min)
-                                | ((Campaign.created_at == dt.datetime.min)
-                                   & (Campaign.id < "")))
+            # A row-value comparison both databases turn into an index seek (an OR of
+            # the two cases would scan).
+            query = query.where(Tuple(Campaign.created_at, Campaign.id)
+                                < Tuple(dt.datetime.min, ""))
         return (query.order_by(Campaign.created_at.desc(), Campaign.id.desc())
                 .limit(1).offset(1))
     sql = compiled(f"campaigns.list.page.{bool(status)}.{bool(cursor)}", build)
@@ -143,8 +144,7 @@ def _page(workspace_id, status, cursor, limit, offset):
     if status:
         params.append(status)
     if cursor:
-        at = Campaign.created_at.db_value(cursor[0])
-        params += [at, at, cursor[1]]
+        params += [Campaign.created_at.db_value(cursor[0]), cursor[1]]
     return run(sql, params + [limit, offset])
 
 
