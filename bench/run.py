@@ -284,7 +284,8 @@ def chart(rows, path):
     for i, r in enumerate(rows):
         top.annotate(f"{r['ratio']:.0%}", (i, r["rps"]), ha="center", va="bottom", fontsize=7)
     bottom.bar(range(len(rows)), [r["p99_ms"] for r in rows], color=colors)
-    bottom.set_ylabel("p99 latency (ms)")
+    bottom.set_ylabel("p99 latency (ms, log scale)")
+    bottom.set_yscale("log")
     bottom.axhline(25, color="red", linewidth=0.8, linestyle="--")
     for axis in (top, bottom):
         axis.set_xticks(range(len(rows)))
