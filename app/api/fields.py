@@ -24,10 +24,19 @@ class StrictInteger(ma.fields.Integer):
 
 
 class TrimmedString(ma.fields.String):
-    """Surrounding white space is dropped before the length is checked."""
+    """Surrounding white space is dropped, and the rest must not be blank.
+
+    The documented maxLength holds for the text as sent (a longer value is refused even
+    when trimming would shorten it); the minimum holds for the trimmed text.
+    """
 
     def _deserialize(self, value, attr, data, **kwargs):
-        return super()._deserialize(value, attr, data, **kwargs).strip()
+        value = super()._deserialize(value, attr, data, **kwargs)
+        for validator in self.validators:
+            if (isinstance(validator, ma.validate.Length) and validator.max is not None
+                    and len(value) > validator.max):
+                raise ma.ValidationError(f"Longer than {validator.max} characters.")
+        return value.strip()
 
 
 class HeaderText(TrimmedString):

@@ -91,8 +91,8 @@ def test_name_of_200_characters_is_accepted(create_campaign):
     assert create_campaign(name="n" * 200)["name"] == "n" * 200
 
 
-def test_name_length_is_counted_after_trimming(create_campaign):
-    assert create_campaign(name="  " + "n" * 200 + "  ")["name"] == "n" * 200
+def test_name_is_stored_trimmed(create_campaign):
+    assert create_campaign(name="  " + "n" * 196 + "  ")["name"] == "n" * 196
 
 
 def test_name_of_201_characters_is_422(api, tenant):
@@ -239,3 +239,9 @@ def test_wrong_type_is_422(api, tenant, field, value):
 def test_every_bad_field_is_reported_at_once(api):
     response = api.post(BASE, json={"workspace_slug": 1, "name": "", "goal": "x", "extra": 1})
     assert_validation_error(response, "workspace_slug", "name", "goal", "extra")
+
+
+def test_name_over_200_characters_only_by_surrounding_spaces_is_422(api, tenant):
+    response = api.post(BASE, json={"workspace_slug": tenant.slug, "name": " " + "a" * 200})
+    assert response.status_code == 422
+    assert "name" in response.json["error"]["details"]["fields"]

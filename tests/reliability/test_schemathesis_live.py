@@ -21,7 +21,6 @@ import pytest
 import schemathesis
 from hypothesis import strategies as st
 from schemathesis import checks
-from schemathesis.core.failures import AcceptedNegativeData
 
 from app.models import COMPLETED, Campaign
 from tests.e2e.test_gunicorn import flask
@@ -217,30 +216,9 @@ def live_schema(live, api_key):
                 lambda steer: _steer(aimed) if steer else aimed))
         return strategy
 
-    @schema.hook("filter_failure")
-    def known_trimmed_lengths(context, failure, case, response):
-        # Known defect, reported: TrimmedString (app/api/fields.py) checks a length after
-        # dropping surrounding white space, so a name or from_name over its documented
-        # maxLength only by white space is accepted. Only that failure is left out.
-        return not (isinstance(failure, AcceptedNegativeData)
-                    and "violates `maxLength`" in failure.message
-                    and _over_only_by_white_space(case.body))
-
     return schema
 
 
-# Trimmed fields of the JSON bodies and their documented maxLength.
-TRIMMED = {("name",): 200, ("settings", "from_name"): 100}
-
-
-def _over_only_by_white_space(body):
-    for path, limit in TRIMMED.items():
-        value = body
-        for key in path:
-            value = value.get(key) if isinstance(value, dict) else None
-        if isinstance(value, str) and len(value) > limit >= len(value.strip()):
-            return True
-    return False
 
 
 def _set(mapping, name, value, case):
