@@ -264,6 +264,7 @@ class Blueprint(BaseBlueprint):
 
     def __init__(self, *args, authenticated=True, authenticate=None, **kwargs):
         super().__init__(*args, **kwargs)
+        self._rate_limited = authenticated and authenticate is None
         check = authenticate or (require_api_key if authenticated else None)
         if check is not None:
             self.before_request(check)
@@ -273,12 +274,30 @@ class Blueprint(BaseBlueprint):
         self.after_request(idempotency.after)
 
     def errors(self, *statuses):
-        """Document error responses (all share the error envelope)."""
+        """Document error responses (all share the error envelope).
+
+        Every operation may answer 503 (database unavailable); a rate-limited one, 429.
+        """
+        extra = (503, 429) if self._rate_limited else (503,)
+
         def decorator(func):
-            for status in statuses:
+            for status in dict.fromkeys(statuses + extra):
                 func = self.alt_response(status, response=http.HTTPStatus(status).name)(func)
             return func
         return decorator
+
+    def idempotent(self, func):
+        """Document the Idempotency-Key header (and its 409s) on a POST."""
+        return self.errors(409)(self._header_parameter(func, IDEMPOTENCY_KEY_PARAMETER))
+
+    def conditional(self, func):
+        """Document the If-Match header (and its 412) on a change of one campaign."""
+        return self.errors(412)(self._header_parameter(func, IF_MATCH_PARAMETER))
+
+    def _header_parameter(self, func, parameter):
+        # doc() replaces a list it is given again: carry the ones already documented.
+        documented = getattr(func, "_apidoc", {}).get("manual_doc", {}).get("parameters", [])
+        return self.doc(parameters=[*documented, parameter])(func)
 
     def arguments(self, schema, *, location="json", required=True, **kwargs):
         """Parse arguments; a JSON body must also arrive as JSON.
@@ -316,6 +335,19 @@ def _require_json_body(required):
         return
     if required or request.get_data(cache=True):
         raise UnsupportedMediaType()
+
+
+IDEMPOTENCY_KEY_PARAMETER = {
+    "in": "header", "name": "Idempotency-Key", "required": False,
+    "description": "Retry safely: the same key and body within 24 hours replay the first "
+                   "answer; the same key with another body is a 409.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255}}
+IF_MATCH_PARAMETER = {
+    "in": "header", "name": "If-Match", "required": False,
+    "description": "The ETag you read (\"v3\"); a stale one is a 412 and nothing changes.",
+    "schema": {"type": "string"}}
+ETAG_HEADER = {"ETag": {"description": "The campaign's version, for If-Match.",
+                        "schema": {"type": "string", "example": '"v3"'}}}
 
 
 # ---- ETag / If-Match -------------------------------------------------------------------

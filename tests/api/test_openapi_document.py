@@ -137,3 +137,40 @@ def test_an_unexpected_error_matches_the_documented_envelope(api, create_campaig
     answer = api.get(f"{BASE}/{campaign_id}")
     assert answer.status_code == 500
     assert [e.message for e in error_validator(document).iter_errors(answer.json)] == []
+
+
+def _header_parameters(operation):
+    return {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"}
+
+
+def test_every_post_documents_the_idempotency_key(document):
+    posts = [(path, item["post"]) for path, item in document["paths"].items()
+             if "post" in item and not path.startswith(("/t/", "/u/"))]
+    assert posts
+    for path, operation in posts:
+        assert "Idempotency-Key" in _header_parameters(operation), path
+        assert "409" in operation["responses"], path
+
+
+def test_changes_of_one_campaign_document_if_match_and_412(document):
+    base = "/api/v1/tenant/campaigns/{campaign_id}"
+    for path, method in [(base, "patch"), (base, "delete"), (base + "/send", "post")]:
+        operation = document["paths"][path][method]
+        assert "If-Match" in _header_parameters(operation), (path, method)
+        assert "412" in operation["responses"], (path, method)
+
+
+def test_single_campaign_answers_document_their_etag(document):
+    base = "/api/v1/tenant/campaigns"
+    for path, method, status in [(base + "/{campaign_id}", "get", "200"),
+                                 (base + "/{campaign_id}", "patch", "200"),
+                                 (base + "/{campaign_id}/send", "post", "200"),
+                                 (base, "post", "201")]:
+        assert "ETag" in document["paths"][path][method]["responses"][status]["headers"]
+
+
+def test_tenant_operations_document_429_and_503(document):
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method in HTTP_METHODS and path.startswith("/api/v1/tenant/"):
+                assert {"429", "503"} <= set(operation["responses"]), (path, method)

@@ -9,7 +9,15 @@ from app.api.campaigns.schemas import (
     CampaignUpdateSchema,
     SendSchema,
 )
-from app.api.core import Blueprint, DeletedSchema, envelope, etag_version, page_body, with_etag
+from app.api.core import (
+    ETAG_HEADER,
+    Blueprint,
+    DeletedSchema,
+    envelope,
+    etag_version,
+    page_body,
+    with_etag,
+)
 from app.services import campaigns as service
 
 blp = Blueprint("campaigns", __name__, description="Create, configure and launch campaigns.")
@@ -28,8 +36,9 @@ class Campaigns(MethodView):
         return page_body(items, total, args, has_more=has_more)
 
     @blp.arguments(CampaignCreateSchema)
-    @blp.response(201, CampaignEnvelope)
+    @blp.response(201, CampaignEnvelope, headers=ETAG_HEADER)
     @blp.errors(401, 404)
+    @blp.idempotent
     def post(self, data):
         """Create a campaign draft"""
         campaign = service.create_campaign(g.tenant, **data)
@@ -38,7 +47,7 @@ class Campaigns(MethodView):
 
 @blp.route("/<string:campaign_id>")
 class CampaignById(MethodView):
-    @blp.response(200, CampaignEnvelope)
+    @blp.response(200, CampaignEnvelope, headers=ETAG_HEADER)
     @blp.errors(401, 404)
     def get(self, campaign_id):
         """Get a campaign with its sequence, settings, stats and allowed actions"""
@@ -46,8 +55,9 @@ class CampaignById(MethodView):
         return with_etag({"success": True, "data": campaign}, campaign)
 
     @blp.arguments(CampaignUpdateSchema)
-    @blp.response(200, CampaignEnvelope)
-    @blp.errors(401, 404, 409, 412)
+    @blp.response(200, CampaignEnvelope, headers=ETAG_HEADER)
+    @blp.errors(401, 404, 409)
+    @blp.conditional
     def patch(self, changes, campaign_id):
         """Update name, goal, settings (merged key by key) or the whole sequence"""
         campaign = service.update_campaign(g.tenant, campaign_id, changes=changes,
@@ -55,7 +65,8 @@ class CampaignById(MethodView):
         return with_etag({"success": True, "data": campaign}, campaign)
 
     @blp.response(200, DeletedEnvelope)
-    @blp.errors(401, 404, 409, 412)
+    @blp.errors(401, 404, 409)
+    @blp.conditional
     def delete(self, campaign_id):
         """Delete a campaign that is not active"""
         campaign = service.delete_campaign(g.tenant, campaign_id,
@@ -66,8 +77,10 @@ class CampaignById(MethodView):
 @blp.route("/<string:campaign_id>/send")
 class CampaignSend(MethodView):
     @blp.arguments(SendSchema)
-    @blp.response(200, CampaignEnvelope)
-    @blp.errors(401, 404, 409, 412)
+    @blp.response(200, CampaignEnvelope, headers=ETAG_HEADER)
+    @blp.errors(401, 404, 409)
+    @blp.conditional
+    @blp.idempotent
     def post(self, data, campaign_id):
         """Start, pause or resume sending"""
         campaign, _changed = service.apply_action(

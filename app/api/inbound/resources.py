@@ -50,6 +50,7 @@ class InboundEmail(MethodView):
         "content": {"message/rfc822": {"schema": {"type": "string", "format": "binary"}}}})
     @blp.response(200, InboundEnvelope)
     @blp.errors(401, 413, 415)
+    @blp.idempotent
     def post(self):
         """Take one inbound message (a reply, an automatic reply or a bounce)"""
         if request.mimetype != "message/rfc822":

@@ -34,6 +34,7 @@ class CampaignLeads(MethodView):
     @blp.arguments(LeadsAddSchema)
     @blp.response(200, LeadsAddedEnvelope)
     @blp.errors(401, 404, 409)
+    @blp.idempotent
     def post(self, data, campaign_id):
         """Add up to 1000 leads; each is validated alone"""
         valid, invalid = _validate_each(data["leads"])
