@@ -8,7 +8,7 @@ import os
 from contextlib import contextmanager
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from peewee import DatabaseProxy, PostgresqlDatabase, SqliteDatabase
+from peewee import DatabaseProxy, PostgresqlDatabase, SqliteDatabase, Value
 from playhouse.db_url import connect as connect_url
 
 db = DatabaseProxy()
@@ -139,3 +139,28 @@ def compiled(name, build):
 
 def run(sql, params):
     return db.execute_sql(sql, params).fetchall()
+
+
+_SLOT = "\x00slot:"
+_orders = {}
+
+
+def slot(name):
+    """A named parameter of a ``statement`` (peewee applies no conversion to it)."""
+    return Value(_SLOT + name, converter=False)
+
+
+def statement(name, build, **values):
+    """Run a hot-path statement whose SQL peewee builds once per database.
+
+    ``build()`` makes the query with ``slot(name)`` where each call's values go; every
+    other parameter is a constant of the query. Returns the cursor.
+    """
+    sql = compiled(name, build)
+    key = (name, id(db.obj))
+    order = _orders.get(key)
+    if order is None:
+        order = _orders[key] = [
+            (True, p[len(_SLOT):]) if isinstance(p, str) and p.startswith(_SLOT) else (False, p)
+            for p in build().sql()[1]]
+    return db.execute_sql(sql, [values[p] if named else p for named, p in order])

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from peewee import JOIN, fn
 
 from app import clock
-from app.database import connection, is_postgres, run, skip_locked, transaction
+from app.database import connection, is_postgres, run, skip_locked, slot, statement, transaction
 from app.models import (
     ACTIVE,
     CLAIMED,
@@ -48,7 +48,6 @@ from app.models import (
 from app.sending import outcomes
 from app.sending.compose import Composer, message_id_for
 from app.sending.mailers import PermanentFailure, TemporaryFailure, make_mailer
-from app.sending.outcomes import slot, statement
 from app.sending.schedule import in_window, local_day, next_due
 from app.sending.templates import RenderError
 

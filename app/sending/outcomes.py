@@ -5,10 +5,10 @@ Counters on the campaign move in the same transaction as the lead, and only when
 lead's own marker flips (``opened_at`` from NULL, say), so stats count leads, not events.
 Callers hold a transaction.
 """
-from peewee import Value, fn
+from peewee import fn
 
 from app import clock
-from app.database import compiled, db
+from app.database import slot, statement
 from app.models import (
     ACTIVE,
     BOUNCED,
@@ -24,29 +24,6 @@ from app.models import (
     Suppression,
 )
 from app.sending.schedule import step_delay
-
-_SLOT = "\x00slot:"
-_orders = {}
-
-
-def slot(name):
-    """A named parameter of a ``statement`` (peewee applies no conversion to it)."""
-    return Value(_SLOT + name, converter=False)
-
-
-def statement(name, build, **values):
-    """Run a hot-path statement whose SQL peewee builds once per database.
-
-    ``build()`` makes the query with ``slot(name)`` where each call's values go; every
-    other parameter is a constant of the query. Returns the cursor.
-    """
-    sql = compiled(name, build)
-    order = _orders.get(name)
-    if order is None:
-        order = _orders[name] = [
-            (True, p[len(_SLOT):]) if isinstance(p, str) and p.startswith(_SLOT) else (False, p)
-            for p in build().sql()[1]]
-    return db.execute_sql(sql, [values[p] if named else p for named, p in order])
 
 
 def _bump_query(counter):
