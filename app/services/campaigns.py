@@ -65,7 +65,7 @@ def get_campaign(tenant, campaign_id, *, for_update=False):
     else:
         # Every read of a campaign comes here: the SQL is built once (see compiled()).
         sql = compiled("campaigns.get", lambda: _query("", ""))
-        rows = run(sql, [tenant.id if hasattr(tenant, "id") else tenant, campaign_id])
+        rows = run(sql, [tenant.id, campaign_id])
         campaign = _campaign_from_row(rows[0]) if rows else None
     if campaign is None:
         raise _not_found(campaign_id)
