@@ -54,7 +54,8 @@ from app.sending.templates import RenderError
 log = logging.getLogger("app.dispatcher")
 
 MAX_ATTEMPTS = 5
-BACKOFF_MINUTES = (1, 5, 15, 60, 240)
+# Waits before attempts 2..5; the fifth temporary failure fails the lead.
+BACKOFF_MINUTES = (1, 5, 15, 60)
 
 
 @dataclass
