@@ -49,6 +49,11 @@ class PreconditionFailed(AppError):
     code = "precondition_failed"
 
 
+class UnsupportedMediaType(AppError):
+    status = 415
+    code = "unsupported_media_type"
+
+
 class ValidationFailed(AppError):
     status = 422
     code = "validation_error"

@@ -6,16 +6,10 @@ from flask import current_app, g, request
 from flask.views import MethodView
 
 from app.api.core import Blueprint, Schema, envelope
-from app.errors import AppError, Unauthorized
+from app.errors import Unauthorized, UnsupportedMediaType
 from app.services import inbound as service
 
 INBOUND_SECURITY = "inboundSecret"
-
-
-class UnsupportedMediaType(AppError):
-    status = 415
-    code = "unsupported_media_type"
-    message = "Send the raw message with Content-Type: message/rfc822."
 
 
 class InboundResultSchema(Schema):
@@ -54,5 +48,5 @@ class InboundEmail(MethodView):
     def post(self):
         """Take one inbound message (a reply, an automatic reply or a bounce)"""
         if request.mimetype != "message/rfc822":
-            raise UnsupportedMediaType()
+            raise UnsupportedMediaType("Send the raw message with Content-Type: message/rfc822.")
         return {"success": True, "data": service.receive(request.get_data())}
