@@ -13,7 +13,6 @@ campaigns and at the tenant's workspace as well as at made-up ones, so the 200, 
 """
 import tempfile
 import zlib
-from email.message import EmailMessage
 
 import pytest
 import schemathesis
@@ -25,6 +24,7 @@ from app import config, create_app, database
 from app.api.core import BEARER
 from app.models import ACTIVE, COMPLETED, DRAFT, PAUSED, ApiKey, Campaign, hash_key
 from app.models import campaign as campaign_model
+from tests import strategies  # noqa: F401  (registers the message/rfc822 generator)
 from tests.conftest import BASE
 
 SLUG = "acme-corp"
@@ -69,23 +69,6 @@ CONFIG = {
 }
 
 
-@st.composite
-def rfc822_messages(draw):
-    """Mail as a provider posts it: a plain message, an answer to one, or raw bytes."""
-    words = st.text(st.characters(codec="ascii", min_codepoint=32, max_codepoint=126),
-                    max_size=40)
-    message = EmailMessage()
-    message["From"] = draw(st.sampled_from(["grace@example.com", "Grace <g@example.org>"]))
-    message["To"] = "replies@acme.test"
-    message["Subject"] = draw(st.sampled_from(["Re: Hello", "Automatic reply", ""]) | words)
-    if draw(st.booleans()):
-        message["In-Reply-To"] = draw(st.sampled_from(
-            ["<msg_01jd3v0m4h8x3q2w9e7r6t5y40@acme.test>", "<unknown@example.com>"]) | words)
-    message.set_content(draw(words))
-    return draw(st.sampled_from([bytes(message)]) | st.binary(max_size=200))
-
-
-schemathesis.openapi.media_type("message/rfc822", rfc822_messages())
 
 
 def _load_schema():
