@@ -56,10 +56,6 @@ class Campaign(BaseModel):
             (("workspace", "status", "created_at", "id"), False),
         )
 
-    @classmethod
-    def for_tenant(cls, tenant):
-        return cls.select().where(cls.tenant == tenant)
-
     @property
     def stats(self):
         return {

@@ -326,8 +326,3 @@ def apply_action(tenant, campaign_id, *, action, api_key=None, expected_version=
             campaign = get_campaign(tenant, campaign_id)
     return campaign, True
 
-
-def events(tenant, campaign_id):
-    campaign = get_campaign(tenant, campaign_id)
-    return list(CampaignEvent.select().where(CampaignEvent.campaign == campaign)
-                .order_by(CampaignEvent.created_at, CampaignEvent.id))
