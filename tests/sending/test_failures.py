@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 
 from app import database
-from app.models import Campaign
+from app.models import Campaign, Message
 from app.sending.compose import Composer
 from app.sending.dispatcher import Dispatcher
 from app.sending.mailers import SMTPMailer
@@ -18,6 +18,7 @@ from tests.sending.conftest import (
     free_port,
     iso,
     lead_of,
+    leads_of,
     serving,
 )
 
@@ -266,3 +267,27 @@ def test_one_pass_sends_every_due_mail_even_after_a_batch_of_suppressed_leads(
     act(api, later, "start")
     assert single.run_once().sent == 1
     assert lead_of(api, later, "alan@example.com")["status"] == "completed"
+
+
+def test_stopping_mid_batch_finishes_the_mail_in_flight_and_gives_the_rest_back(
+        api, launch, dispatcher, smtp_server, frozen):
+    leads = [{"email": f"lead{i}@example.com"} for i in range(4)]
+    campaign_id = launch(leads=leads, sequence=ONE_STEP)
+    # SIGTERM's handler calls stop(); here the server calls it while the first mail is
+    # inside its DATA.
+    smtp_server.on_data = lambda envelope: dispatcher.stop()
+
+    first = dispatcher.run_once()
+
+    assert (first.sent, first.released) == (1, 3)
+    assert len(smtp_server.messages) == 1
+    with database.connection():
+        assert Message.select().where(Message.status != "sent").count() == 0
+    assert sum(lead["next_send_at"] is not None for lead in leads_of(api, campaign_id)) == 3
+
+    smtp_server.on_data = None
+    dispatcher.stopping.clear()
+    second = dispatcher.run_once()
+
+    assert second.sent == 3
+    assert sorted(smtp_server.counts().values()) == [1, 1, 1, 1]
