@@ -65,6 +65,15 @@ def db_generate(name):
         click.echo(runner.create(name, body=template(diff)))
 
 
+@db_cli.command("purge")
+def db_purge():
+    """Delete idempotency records past their 24 hours (run it daily, from cron)."""
+    from app.services import idempotency
+    with connection():
+        removed = idempotency.purge_expired()
+    click.echo(f"purged: {removed} idempotency records")
+
+
 tenants_cli = AppGroup("tenants", help="Tenants (customers).")
 
 

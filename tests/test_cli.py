@@ -255,3 +255,20 @@ def test_tenants_create_works_right_after_db_upgrade(fresh_cli):
     result = fresh_cli("tenants", "create", "Initech", "--workspace", "initech")
     assert result.exit_code == 0, result.output
     assert SECRET.match(last_line(result))
+
+
+def test_db_purge_deletes_only_idempotency_records_past_24_hours(cli):
+    import datetime as dt
+
+    from app import clock
+    from app.models import IdempotencyRecord
+    now = clock.now()
+    with database.connection():
+        for key, age in (("old", dt.timedelta(hours=25)), ("fresh", dt.timedelta(hours=23))):
+            IdempotencyRecord.create(scope="ten_x", key=key, fingerprint="f", status=201,
+                                     body="{}", created_at=now - age)
+    result = cli("db", "purge")
+    assert result.exit_code == 0, result.output
+    assert "purged: 1" in result.output
+    with database.connection():
+        assert [r.key for r in IdempotencyRecord.select()] == ["fresh"]
