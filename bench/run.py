@@ -3,6 +3,7 @@
     python -m bench.run [--db sqlite,postgres] [--scales 10000,100000,1000000]
                         [--duration 10] [--connections 16] [--workers 4]
                         [--leads 200000] [--dispatch-seconds 20]
+                        [--skip-api | --skip-dispatcher]
 
 Every server runs on 127.0.0.1 and every load is bounded in time. Results go to
 bench/results/latest.json and a chart to docs/bench.png.
@@ -306,23 +307,42 @@ def main():
     parser.add_argument("--leads", type=int, default=200000)
     parser.add_argument("--dispatch-seconds", type=int, default=20)
     parser.add_argument("--skip-dispatcher", action="store_true")
+    parser.add_argument("--skip-api", action="store_true",
+                        help="measure the dispatcher only; API rows already in "
+                             "latest.json are kept")
     args = parser.parse_args()
 
     report = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
               "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                           "platform": platform.platform()},
               "settings": vars(args), "api": [], "dispatcher": None}
-    for db in args.db.split(","):
-        for scale in (int(s) for s in args.scales.split(",")):
-            print(f"== {db} at {scale:,} campaigns", flush=True)
-            report["api"].extend(bench_api(db, scale, args))
-    if not args.skip_dispatcher and "postgres" in args.db:
+    if not args.skip_api:
+        for db in args.db.split(","):
+            for scale in (int(s) for s in args.scales.split(",")):
+                print(f"== {db} at {scale:,} campaigns", flush=True)
+                report["api"].extend(bench_api(db, scale, args))
+    if not args.skip_dispatcher and (args.skip_api or "postgres" in args.db):
         print("== dispatcher on postgres", flush=True)
         report["dispatcher"] = bench_dispatcher(args)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2))
-    chart(report["api"], ROOT / "docs" / "bench.png")
-    print(f"results: {RESULTS / 'latest.json'}; chart: docs/bench.png")
+    latest = RESULTS / "latest.json"
+    if args.skip_api:
+        report = merge_dispatcher(latest, report)
+    latest.write_text(json.dumps(report, indent=2))
+    if not args.skip_api:
+        chart(report["api"], ROOT / "docs" / "bench.png")
+    print(f"results: {latest}" + ("" if args.skip_api else "; chart: docs/bench.png"))
+
+
+def merge_dispatcher(latest, report):
+    """The previous report with this run's dispatcher figures: its API rows stay."""
+    try:
+        previous = json.loads(latest.read_text())
+    except (OSError, ValueError):
+        return report
+    previous["dispatcher"] = report["dispatcher"]
+    previous["dispatcher_run"] = {"when": report["when"], "settings": report["settings"]}
+    return previous
 
 
 if __name__ == "__main__":
