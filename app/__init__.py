@@ -1,4 +1,4 @@
-"""create_app(config=None): config -> logging -> database -> api -> cli. Wiring only."""
+"""create_app(config=None): config -> logging -> limits -> database -> api -> cli. Wiring only."""
 from flask import Flask, request
 
 from app.config import Config
@@ -14,13 +14,14 @@ def create_app(config=None):
     requestlog.configure(app.config["LOG_LEVEL"])
     requestlog.init_app(app)
 
+    # Before the database: a request over its limit is refused without touching it.
+    from app.api import limits
+    limits.init_app(app)
+
     from app import database
     database.bind(app.config["DATABASE_URL"])
     # Liveness must answer even when the database does not.
     database.init_app(app, skip=lambda: request.path == "/healthz")
-
-    from app.api import limits
-    limits.init_app(app)
 
     from app import api
     api.init_app(app)

@@ -54,6 +54,12 @@ class UnsupportedMediaType(AppError):
     code = "unsupported_media_type"
 
 
+class RateLimited(AppError):
+    status = 429
+    code = "rate_limited"
+    message = "Too many requests; slow down."
+
+
 class ValidationFailed(AppError):
     status = 422
     code = "validation_error"

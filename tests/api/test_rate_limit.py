@@ -1,5 +1,6 @@
 """Rate limits per API key: 429 in the envelope with Retry-After and X-RateLimit-* headers."""
 import hashlib
+import time
 
 import pytest
 
@@ -206,3 +207,38 @@ def test_redis_keys_hold_a_digest_never_the_api_key(limited, redis_budget):
 
     assert any(limiter_key(limited.first) in k for k in keys)
     assert not any(limited.first.secret in k for k in keys)
+
+
+# ---- several rules, and a storage that is down ----------------------------------------
+
+def test_the_tightest_of_several_rules_is_reported_and_enforced(limited):
+    app = limited(RATE_LIMIT="100/hour;2/minute")
+    client = app.test_client()
+
+    answers = [listing(client, limited.first) for _ in range(3)]
+
+    assert [r.status_code for r in answers] == [200, 200, 429]
+    assert [r.headers["X-RateLimit-Limit"] for r in answers] == ["2", "2", "2"]
+    assert [r.headers["X-RateLimit-Remaining"] for r in answers] == ["1", "0", "0"]
+    assert 0 < int(answers[2].headers["Retry-After"]) <= 60
+
+
+def test_the_reset_header_is_when_the_window_frees_a_request(limited):
+    client = limited.app.test_client()
+    before = int(time.time())
+
+    response = listing(client, limited.first)
+
+    assert before <= int(response.headers["X-RateLimit-Reset"]) <= before + 61
+
+
+def test_an_unreachable_limit_storage_serves_unlimited_and_logs_it(limited, caplog):
+    app = limited(RATE_LIMIT_STORAGE_URI="redis://127.0.0.1:1/0")
+    client = app.test_client()
+
+    answers = [listing(client, limited.first) for _ in range(5)]
+
+    assert {r.status_code for r in answers} == {200}
+    assert "X-RateLimit-Limit" not in answers[-1].headers
+    assert "rate limit storage unavailable" in caplog.text
+    assert limited.first.secret not in caplog.text
