@@ -1,9 +1,10 @@
 """The URL map: every blueprint and its prefix, here and nowhere else."""
-from app.api.core import BEARER, Api
+from app.api.core import BEARER, Api, JSONProvider
 
 
 def init_app(app):
     """One Api per app (tests build many apps; each gets its own OpenAPI document)."""
+    app.json = JSONProvider(app)
     api = Api(app, spec_kwargs={
         "info": {"description": "Create email campaigns, give them steps and leads, "
                                 "launch them and watch them send."},

@@ -13,8 +13,10 @@ import math
 from collections.abc import Mapping
 
 import marshmallow as ma
+import orjson
 import peewee
 from flask import g, request
+from flask.json.provider import DefaultJSONProvider
 from flask_smorest import Api as BaseApi
 from flask_smorest import Blueprint as BaseBlueprint
 from playhouse.pool import MaxConnectionsExceeded
@@ -175,6 +177,40 @@ def envelope(schema, name, *, paginated=False):
 def error_body(status, code, message, details=None):
     return {"success": False,
             "error": {"code": code, "message": message, "details": details or {}}}
+
+
+# ---- JSON out -------------------------------------------------------------------------
+
+_ORJSON_OPTIONS = (orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+                   | orjson.OPT_PASSTHROUGH_DATACLASS)
+
+
+class JSONProvider(DefaultJSONProvider):
+    """Response bodies encoded by orjson: what Flask's encoder writes (compact, keys in
+    the schemas' order, dates and the like through Flask's ``default``) in a fraction of
+    the time. Text outside ASCII is sent as UTF-8 instead of ``\\u`` escapes; both are
+    the same JSON. A value orjson refuses (an integer beyond 64 bits) falls back to
+    Flask's encoder.
+    """
+
+    sort_keys = False
+
+    def _encode(self, obj):
+        try:
+            return orjson.dumps(obj, default=self.default, option=_ORJSON_OPTIONS)
+        except TypeError:
+            return super().dumps(obj, separators=(",", ":")).encode()
+
+    def dumps(self, obj, **kwargs):
+        if kwargs:
+            return super().dumps(obj, **kwargs)
+        return self._encode(obj).decode()
+
+    def response(self, *args, **kwargs):
+        if self._app.debug or self.compact is False:
+            return super().response(*args, **kwargs)
+        body = self._encode(self._prepare_response_obj(args, kwargs))
+        return self._app.response_class(body + b"\n", mimetype=self.mimetype)
 
 
 # ---- HTTP errors as codes people can act on -----------------------------------------
@@ -370,6 +406,10 @@ class Blueprint(BaseBlueprint):
         if location == "query":
             # An unknown parameter is a typo the client needs to hear about (422).
             kwargs.setdefault("unknown", ma.RAISE)
+        if isinstance(schema, type):
+            # webargs would build a schema from a class on every request (a deep copy of
+            # its fields); one instance serves them all.
+            schema = schema()
         parse = super().arguments(schema, location=location, required=required, **kwargs)
         if location != "json":
             return parse

@@ -1,0 +1,88 @@
+"""The app's JSON encoder, and the per-request costs the App class takes out."""
+import dataclasses
+import datetime as dt
+import decimal
+import json
+import uuid
+
+import flask
+import flask.app
+import pytest
+from flask.json.provider import DefaultJSONProvider
+from flask.sessions import NullSession
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    y: str
+
+
+SAMPLES = [
+    {"success": True, "data": [{"id": "cmp_1", "name": "Café ☕ 日本", "n": 3}]},
+    {"error": {"details": {"fields": {0: {"subject": ["Step 1 needs a subject."]}}}}},
+    {"when": dt.datetime(2026, 11, 29, 10, 0), "day": dt.date(2026, 1, 2)},
+    {"money": decimal.Decimal("1.10"), "id": uuid.UUID(int=7), "point": Point(1, "é")},
+    [1, 2.5, None, False, "\u2028 \"quoted\" \\ </script>"],
+]
+
+
+@pytest.mark.parametrize("value", SAMPLES)
+def test_bodies_carry_the_same_json_as_flasks_encoder(app, value):
+    ours = app.json.dumps(value)
+    flasks = DefaultJSONProvider(app).dumps(value)
+
+    assert json.loads(ours) == json.loads(flasks)
+
+
+def test_a_response_is_compact_utf8_json_ending_in_a_newline(app):
+    with app.test_request_context():
+        response = flask.jsonify({"name": "Café", "list": [1, 2]})
+
+    assert response.mimetype == "application/json"
+    assert response.get_data() == '{"name":"Café","list":[1,2]}\n'.encode()
+
+
+def test_an_integer_beyond_64_bits_falls_back_to_flasks_encoder(app):
+    big = 10**30
+
+    assert json.loads(app.json.dumps({"n": big})) == {"n": big}
+    with app.test_request_context():
+        assert json.loads(flask.jsonify({"n": big}).get_data()) == {"n": big}
+
+
+def test_no_cookie_session_is_opened(app, client, tenant):
+    with app.test_request_context():
+        assert isinstance(flask.session, NullSession)
+
+    response = client.get(f"/api/v1/tenant/campaigns?workspace={tenant.slug}",
+                          headers=tenant.headers)
+
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
+
+
+def test_a_plain_function_is_checked_for_async_once(app, monkeypatch):
+    asked = []
+    real = flask.app.iscoroutinefunction
+    monkeypatch.setattr(flask.app, "iscoroutinefunction",
+                        lambda func: asked.append(func) or real(func))
+
+    def view():
+        return "ok"
+
+    assert [app.ensure_sync(view) for _ in range(3)] == [view] * 3
+    assert asked == [view]
+
+
+def test_an_async_function_still_goes_through_flask(app):
+    async def view():
+        return "ok"
+
+    # Flask wraps it (and, without its async extra installed, says so).
+    try:
+        wrapped = app.ensure_sync(view)
+    except RuntimeError as exc:
+        assert "async" in str(exc)
+    else:
+        assert wrapped is not view
