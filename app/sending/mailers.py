@@ -57,6 +57,7 @@ class SMTPMailer:
         return smtp
 
     def send(self, message, *, sender, recipient):
+        """Send ``message`` (compose.Outgoing) to ``recipient`` alone."""
         try:
             # The envelope in the ASCII form the headers use (international domains).
             sender, recipient = ascii_address(sender), ascii_address(recipient)
@@ -65,7 +66,7 @@ class SMTPMailer:
         try:
             if self._smtp is None:
                 self._smtp = self._connect()
-            self._smtp.send_message(message, from_addr=sender, to_addrs=[recipient])
+            self._smtp.sendmail(sender, [recipient], message.data)
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = exc.recipients.get(recipient, (None, b""))
             raise _classify(code, text, recipient=True) from exc
@@ -100,11 +101,11 @@ class FileMailer:
 
     def send(self, message, *, sender, recipient):
         os.makedirs(self.outbox, exist_ok=True)
-        name = message["Message-ID"].strip("<>").replace("/", "_").replace("@", "_at_")
+        name = message.message_id.strip("<>").replace("/", "_").replace("@", "_at_")
         path = os.path.join(self.outbox, f"{name}.eml")
         tmp = path + ".tmp"
         with open(tmp, "wb") as fh:
-            fh.write(bytes(message))
+            fh.write(message.data)
         os.replace(tmp, path)
 
     def close(self):
