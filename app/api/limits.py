@@ -13,7 +13,7 @@ import time
 
 from flask import g, request
 from limits import parse_many
-from limits.storage import storage_from_string
+from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import SlidingWindowCounterRateLimiter
 
 from app.errors import RateLimited
@@ -33,10 +33,42 @@ def _key():
     return "ip:" + (request.remote_addr or "unknown")
 
 
+class SweptMemoryStorage(MemoryStorage):
+    """limits' memory storage, sweeping expired counters on the request path.
+
+    MemoryStorage starts a 10 ms Timer thread to sweep whenever none is alive, so under
+    load every worker started a thread a few times per 10 ms (5% of a list request).
+    Counters that have expired are dropped when they are read anyway (``get``); the
+    sweep only frees the counters of keys no longer used, so it runs here at most once
+    a minute, in the request that finds it due. (The hook is limits' own private
+    method; limits is pinned below 6 and tests/api/test_rate_limit.py checks it.)
+    """
+
+    SWEEP_SECONDS = 60.0
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.timer.cancel()  # the one MemoryStorage starts at once
+        self.next_sweep = time.monotonic() + self.SWEEP_SECONDS
+
+    def _MemoryStorage__schedule_expiry(self):
+        now = time.monotonic()
+        if now >= self.next_sweep:
+            self.next_sweep = now + self.SWEEP_SECONDS
+            self._MemoryStorage__expire_events()
+
+
+def _storage(uri):
+    if uri.split(":", 1)[0] == "memory":
+        return SweptMemoryStorage(uri)
+    return storage_from_string(uri)
+
+
 class RateLimits:
     def __init__(self, rules, storage_uri):
         self.rules = parse_many(rules)
-        self.limiter = SlidingWindowCounterRateLimiter(storage_from_string(storage_uri))
+        self.storage = _storage(storage_uri)
+        self.limiter = SlidingWindowCounterRateLimiter(self.storage)
 
     def check(self):
         """Count this request against every rule; refuse it (429) if one is spent.

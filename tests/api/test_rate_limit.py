@@ -242,3 +242,32 @@ def test_an_unreachable_limit_storage_serves_unlimited_and_logs_it(limited, capl
     assert "X-RateLimit-Limit" not in answers[-1].headers
     assert "rate limit storage unavailable" in caplog.text
     assert limited.first.secret not in caplog.text
+
+
+# ---- the in-process storage ------------------------------------------------------------
+
+def test_memory_storage_starts_no_thread_per_request(limited, monkeypatch):
+    from limits.storage import memory
+    client = limited(RATE_LIMIT="1000/minute").test_client()
+    started = []
+    monkeypatch.setattr(memory.threading, "Timer", lambda *a, **kw: started.append(a))
+
+    for _ in range(5):
+        assert listing(client, limited.first).status_code == 200
+        time.sleep(0.015)  # past the 10 ms after which limits would start a new timer
+
+    assert started == []
+
+
+def test_memory_storage_sweeps_counters_of_keys_no_longer_used(limited):
+    from app.api.limits import SweptMemoryStorage
+    storage = SweptMemoryStorage("memory://")
+    storage.incr("gone", expiry=0.01)
+    time.sleep(0.02)
+    assert "gone" in storage.storage  # expired, but nobody read it again
+
+    storage.next_sweep = 0  # the sweep falls due
+    storage.incr("other", expiry=60)
+
+    assert "gone" not in storage.storage
+    assert storage.get("other") == 1
