@@ -62,18 +62,23 @@ class Schema(ma.Schema):
         plan = self.__dict__.get("_dump_plan")
         if plan is None:
             plan = self._dump_plan = _dump_plan(self)
+        missing = ma.missing
         if type(obj) is dict:
-            get = obj.get
+            lookup = 1
         elif obj is None or hasattr(obj, "__getitem__"):
-            get = None
+            lookup = 0
         else:
-            def get(name, default, _obj=obj):
-                return getattr(_obj, name, default)
+            lookup = 2
         accessor = self.get_attribute
         ret = self.dict_class()
         for key, name, source, field, exact in plan:
-            value = ma.missing if get is None or source is None else get(source, ma.missing)
-            if value is ma.missing:
+            if source is None or not lookup:
+                value = missing
+            elif lookup == 1:
+                value = obj.get(source, missing)
+            else:
+                value = getattr(obj, source, missing)
+            if value is missing:
                 value = field.serialize(name, obj, accessor=accessor)
                 if value is ma.missing:
                     continue

@@ -4,13 +4,13 @@ Hand-written rather than a logging library: it is a formatter of twenty lines, a
 must never print a header or a body (keys, secrets and messages stay out of logs).
 """
 import itertools
-import json
 import logging
 import os
 import re
 import time
 import uuid
 
+import orjson
 from flask import g, has_request_context, request
 
 REQUEST_ID = "X-Request-ID"
@@ -28,7 +28,7 @@ class JsonFormatter(logging.Formatter):
         line.update(getattr(record, "fields", {}))
         if record.exc_info:
             line["error"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str)
+        return orjson.dumps(line, default=str).decode()
 
 
 JsonFormatter.converter = time.gmtime
