@@ -5,8 +5,10 @@ Guarantees (README, "Delivery guarantees"):
 * At most once per (lead, step). A claim inserts the Message row (unique on lead, step)
   and clears the lead's ``next_send_at`` in one transaction, under the campaign's row
   lock (``FOR UPDATE SKIP LOCKED`` on Postgres; SQLite serialises writers). Just before
-  the SMTP transaction the row moves ``claimed -> sending`` in its own commit; a row is
-  only ever resent if it never reached ``sending``.
+  the SMTP transaction the row moves ``claimed -> sending`` and that is committed; a row
+  is only ever resent if it never reached ``sending``. To save a commit per mail, the
+  move shares its commit with the previous mail's ``sent`` record when there is one: the
+  previous mail's SMTP transaction is over by then, and this one's starts right after.
 * Nothing lost. A dispatcher that dies leaves ``claimed`` rows (never attempted) and at
   most one ``sending`` row per connection. When their lease runs out, ``claimed`` rows
   are released and go out again; a ``sending`` row becomes ``unconfirmed`` (the server
@@ -112,12 +114,7 @@ class Dispatcher:
                     for campaign_id in self.due_campaigns(clock.now()):
                         claims, handled = self.claim(campaign_id, clock.now())
                         progress += handled
-                        for claim in claims:
-                            if self.stopping.is_set():
-                                self.release(claim)
-                                summary.add("released")
-                                continue
-                            summary.add(self.deliver(claim))
+                        self.deliver_all(claims, summary)
                     if not progress:
                         break
             finally:
@@ -244,54 +241,86 @@ class Dispatcher:
 
     # ---- sending ----------------------------------------------------------------------
 
-    def deliver(self, claim):
-        """Send one claimed message; returns the outcome name for the Summary."""
+    def deliver_all(self, claims, summary):
+        """Send ``claims`` (one campaign's) in order, adding each outcome to ``summary``.
+
+        Once stopping, a claim not yet ``sending`` is given back; one that is (its move
+        committed with the previous mail's record) is the mail in flight and goes out.
+        """
+        started = None  # whether claims[i] is sending already; None: not tried yet
+        for i, claim in enumerate(claims):
+            if started is None:
+                started = not self.stopping.is_set() and self._start(claim)
+            if not started:
+                # Stopping, paused meanwhile, or the lease was lost: not attempted.
+                self.release(claim)
+                summary.add("released")
+                started = None
+                continue
+            following = claims[i + 1] if i + 1 < len(claims) else None
+            outcome, started = self.deliver(claim, following=following)
+            summary.add(outcome)
+
+    def _start(self, claim):
+        """claimed -> sending, in its own commit (autocommit: one statement)."""
+        return bool(statement("dispatch.start", _start_query, **self._start_values(claim))
+                    .rowcount)
+
+    def _start_values(self, claim):
+        return {"campaign": claim.campaign_id, "message": claim.message_pk,
+                "token": claim.token, "until": clock.now() + _seconds(self.sending_seconds)}
+
+    def deliver(self, claim, *, following=None):
+        """Send one message already ``sending``; returns (outcome name, started).
+
+        ``following``, the claim to send next (or None), has its ``claimed -> sending``
+        committed with this mail's ``sent`` record, unless stopping by then. ``started``
+        says whether that happened (None when it was not tried).
+        """
         now = clock.now()
-        # One statement, so its own commit (the connection is in autocommit mode).
-        started = statement("dispatch.start", _start_query, campaign=claim.campaign_id,
-                            message=claim.message_pk, token=claim.token,
-                            until=now + _seconds(self.sending_seconds)).rowcount
-        if not started:
-            self.release(claim)  # paused meanwhile, or the lease was lost: not attempted
-            return "released"
         try:
             message, subject = self.composer.build(
                 settings=claim.settings, sequence=claim.sequence, step_number=claim.step,
                 lead=claim.lead, message_pk=claim.message_pk, message_id=claim.message_id,
                 thread_ids=claim.thread_ids, sent_at=now)
         except RenderError as exc:
-            return self._fail(claim, f"template error: {exc}")
+            return self._fail(claim, f"template error: {exc}"), None
         try:
             self.mailer.send(message, sender=claim.settings["from_email"],
                              recipient=claim.lead.email)
         except TemporaryFailure as exc:
-            return self._retry(claim, str(exc))
+            return self._retry(claim, str(exc)), None
         except PermanentFailure as exc:
             if exc.bounce:
-                return self._bounce(claim, str(exc))
-            return self._fail(claim, str(exc))
-        return self._sent(claim, subject)
+                return self._bounce(claim, str(exc)), None
+            return self._fail(claim, str(exc)), None
+        if self.stopping.is_set():
+            following = None
+        return "sent", self._sent(claim, subject, following)
 
     def _ours(self, claim, *statuses):
         return ((Message.id == claim.message_pk) & (Message.claim_token == claim.token)
                 & Message.status.in_(statuses))
 
-    def _sent(self, claim, subject):
+    def _sent(self, claim, subject, following):
+        """Record ``claim`` sent and, in the same commit, start ``following`` (a claim or
+        None). Returns whether ``following`` started (None when there was none)."""
         now = clock.now()
         due = next_due(claim.sequence, claim.step, now)
+        start = self._start_values(following) if following else None
+        # A lead still open when this one completes means the campaign is not complete:
+        # the next claim's lead usually is, and checking it is one row, not the campaign.
+        open_lead = following.lead.id if following else None
         if is_postgres():
             if due is not None:  # one statement, its own commit: nothing to complete
-                if _sent_in_time(claim, subject, now, due) is not None:
-                    return "sent"
+                in_time, _, started = _sent_in_time(claim, subject, now, due, start)
             else:
                 with transaction():
-                    completed = _sent_in_time(claim, subject, now, due)
+                    in_time, completed, started = _sent_in_time(claim, subject, now, due,
+                                                                start)
                     if completed:
                         # After the counter's row lock: sees every other lead's end.
-                        outcomes.maybe_complete(claim.campaign_id, now)
-                if completed is not None:
-                    return "sent"
-            in_time = False
+                        outcomes.maybe_complete(claim.campaign_id, now, unless_open=open_lead)
         else:
             with transaction():
                 in_time = statement("dispatch.sent", _sent_query, message=claim.message_pk,
@@ -299,7 +328,9 @@ class Dispatcher:
                 if in_time:
                     outcomes.bump(claim.campaign_id, "sent_count")
                     self._advance(claim.lead.id, claim.step, claim.sequence,
-                                  claim.campaign_id, now, sent=True)
+                                  claim.campaign_id, now, sent=True, open_lead=open_lead)
+                started = (bool(statement("dispatch.start", _start_query, **start).rowcount)
+                           if start else None)
         if not in_time:
             # Too late: the reaper made it unconfirmed and already moved the lead on
             # (maybe past later steps); advancing again would set the lead back.
@@ -307,10 +338,12 @@ class Dispatcher:
                 if (Message.update(status=SENT, sent_at=now, subject=subject)
                         .where(self._ours(claim, UNCONFIRMED)).execute()):
                     outcomes.bump(claim.campaign_id, "sent_count")
-        return "sent"
+        return started
 
-    def _advance(self, lead_id, step, sequence, campaign_id, now, *, sent=False):
-        """The lead has had ``step``: schedule the next one, or complete the lead."""
+    def _advance(self, lead_id, step, sequence, campaign_id, now, *, sent=False,
+                 open_lead=None):
+        """The lead has had ``step``: schedule the next one, or complete the lead (and
+        the campaign, unless ``open_lead`` is a lead still open)."""
         due = next_due(sequence, step, now)
         values = {"lead": lead_id, "step": step, "now": now}
         if due is not None:
@@ -321,7 +354,7 @@ class Dispatcher:
             return
         if statement(f"advance.done.{sent}", lambda: _advance_query(False, sent),
                      **values).rowcount:
-            outcomes.maybe_complete(campaign_id, now)
+            outcomes.maybe_complete(campaign_id, now, unless_open=open_lead)
         else:
             statement(f"advance.step.{sent}", lambda: _step_query(sent), **values)
 
@@ -436,8 +469,9 @@ def _advance_query(next_step, sent):
 
 _OPEN = ", ".join(f"'{status}'" for status in OPEN_LEAD_STATUSES)
 # Postgres: the message marked sent, the campaign's count and the lead's next step in
-# one statement. The lead and the counter move only when the message did. Returns one
-# row (whether the message moved, and the lead's status after).
+# one statement, and the next claim's claimed -> sending (as _start_query) with them.
+# The lead and the counter move only when the message did. Returns one row: whether the
+# message moved, the lead's status after, and whether the next claim started.
 _SENT_PG = f"""
 WITH m AS (
   UPDATE message SET status = '{SENT}', sent_at = %(now)s, subject = %(subject)s
@@ -452,23 +486,31 @@ l AS (
     next_send_at = CASE WHEN status IN ({_OPEN}) THEN %(due)s ELSE next_send_at END,
     finished_at = CASE WHEN status IN ({_OPEN}) THEN %(finished)s ELSE finished_at END
   WHERE id = %(lead)s AND EXISTS (SELECT 1 FROM m)
-  RETURNING status)
-SELECT EXISTS (SELECT 1 FROM m), (SELECT status FROM l)
+  RETURNING status),
+s AS (
+  UPDATE message SET status = '{SENDING}', claimed_until = %(next_until)s
+  WHERE id = %(next_message)s AND claim_token = %(next_token)s AND status = '{CLAIMED}'
+    AND EXISTS (SELECT 1 FROM campaign
+                WHERE id = %(next_campaign)s AND status = '{ACTIVE}')
+  RETURNING 1)
+SELECT EXISTS (SELECT 1 FROM m), (SELECT status FROM l), EXISTS (SELECT 1 FROM s)
 """
+_NO_START = {"campaign": None, "message": None, "token": None, "until": None}
 
 
-def _sent_in_time(claim, subject, now, due):
-    """Record a sent message still ``sending`` (Postgres). None when it was not (the
-    reaper got there first); otherwise whether the lead completed."""
+def _sent_in_time(claim, subject, now, due, start):
+    """Record a sent message still ``sending`` (Postgres), and start the next claim
+    (``start``: _start_values, or None). Returns (in time, lead completed, started): not
+    in time when the reaper got there first; started is None without a next claim."""
     done = due is None
-    (moved, status), = run(_SENT_PG, {
+    following = start or _NO_START
+    (moved, status, started), = run(_SENT_PG, {
         "now": now, "subject": subject, "message": claim.message_pk, "token": claim.token,
         "campaign": claim.campaign_id, "step": claim.step, "lead": claim.lead.id,
         "status": LEAD_COMPLETED if done else IN_PROGRESS, "due": due,
-        "finished": now if done else None})
-    if not moved:
-        return None
-    return status == LEAD_COMPLETED
+        "finished": now if done else None,
+        **{f"next_{key}": value for key, value in following.items()}})
+    return moved, moved and status == LEAD_COMPLETED, started if start else None
 
 
 def _seconds(n):

@@ -291,3 +291,28 @@ def test_stopping_mid_batch_finishes_the_mail_in_flight_and_gives_the_rest_back(
 
     assert second.sent == 3
     assert sorted(smtp_server.counts().values()) == [1, 1, 1, 1]
+
+
+def test_stop_after_the_next_mail_was_marked_sending_sends_it_and_gives_the_rest_back(
+        api, launch, dispatcher, smtp_server, frozen):
+    leads = [{"email": f"lead{i}@example.com"} for i in range(4)]
+    campaign_id = launch(leads=leads, sequence=ONE_STEP)
+    # The second mail went to `sending` in the commit that recorded the first as sent;
+    # the stop comes while it is being composed, before its SMTP transaction.
+    build, calls = dispatcher.composer.build, []
+
+    def build_then_stop(**inputs):
+        calls.append(1)
+        if len(calls) == 2:
+            dispatcher.stop()
+        return build(**inputs)
+
+    dispatcher.composer.build = build_then_stop
+
+    summary = dispatcher.run_once()
+
+    assert (summary.sent, summary.released) == (2, 2)
+    assert len(smtp_server.messages) == 2
+    with database.connection():
+        assert Message.select().where(Message.status != "sent").count() == 0
+    assert sum(lead["next_send_at"] is not None for lead in leads_of(api, campaign_id)) == 2
