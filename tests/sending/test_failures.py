@@ -269,6 +269,16 @@ def test_one_pass_sends_every_due_mail_even_after_a_batch_of_suppressed_leads(
     assert lead_of(api, later, "alan@example.com")["status"] == "completed"
 
 
+def assert_stopped(api, smtp_server, campaign_id, summary, *, sent, given_back):
+    """``sent`` mails went out and are recorded sent; ``given_back`` leads are due again."""
+    assert (summary.sent, summary.released) == (sent, given_back)
+    assert len(smtp_server.messages) == sent
+    with database.connection():
+        assert Message.select().where(Message.status != "sent").count() == 0
+    due = [lead for lead in leads_of(api, campaign_id) if lead["next_send_at"] is not None]
+    assert len(due) == given_back
+
+
 def test_stopping_mid_batch_finishes_the_mail_in_flight_and_gives_the_rest_back(
         api, launch, dispatcher, smtp_server, frozen):
     leads = [{"email": f"lead{i}@example.com"} for i in range(4)]
@@ -279,11 +289,7 @@ def test_stopping_mid_batch_finishes_the_mail_in_flight_and_gives_the_rest_back(
 
     first = dispatcher.run_once()
 
-    assert (first.sent, first.released) == (1, 3)
-    assert len(smtp_server.messages) == 1
-    with database.connection():
-        assert Message.select().where(Message.status != "sent").count() == 0
-    assert sum(lead["next_send_at"] is not None for lead in leads_of(api, campaign_id)) == 3
+    assert_stopped(api, smtp_server, campaign_id, first, sent=1, given_back=3)
 
     smtp_server.on_data = None
     dispatcher.stopping.clear()
@@ -311,8 +317,4 @@ def test_stop_after_the_next_mail_was_marked_sending_sends_it_and_gives_the_rest
 
     summary = dispatcher.run_once()
 
-    assert (summary.sent, summary.released) == (2, 2)
-    assert len(smtp_server.messages) == 2
-    with database.connection():
-        assert Message.select().where(Message.status != "sent").count() == 0
-    assert sum(lead["next_send_at"] is not None for lead in leads_of(api, campaign_id)) == 2
+    assert_stopped(api, smtp_server, campaign_id, summary, sent=2, given_back=2)
