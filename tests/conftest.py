@@ -39,10 +39,10 @@ def _migrate(url):
 
 
 def _pg_admin(url):
-    import psycopg2
+    import psycopg
     parts = urlsplit(url.replace("+pool", ""))
-    conn = psycopg2.connect(urlunsplit(("postgresql", parts.netloc, parts.path, "", "")))
-    conn.autocommit = True
+    conn = psycopg.connect(urlunsplit(("postgresql", parts.netloc, parts.path, "", "")),
+                           autocommit=True)
     return conn, parts
 
 

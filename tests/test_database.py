@@ -2,6 +2,7 @@
 import pytest
 
 from app import database
+from tests.conftest import ON_POSTGRES
 
 
 @pytest.fixture
@@ -27,3 +28,98 @@ def test_every_connection_has_the_pragmas(sqlite, pragma, expected):
 def test_memory_databases_are_refused():
     with pytest.raises(ValueError, match="SQLite file"):
         database.make_database("sqlite:///:memory:")
+
+
+# ---- the Postgres pool: a ping only for connections that rested ------------------------
+
+postgres_only = pytest.mark.skipif(not ON_POSTGRES, reason="the pool is Postgres' "
+                                   "(set TEST_DATABASE_URL)")
+
+
+@pytest.fixture
+def pool(db_url):
+    db = database.make_database(db_url)
+    yield db
+    if not db.is_closed():
+        db.close()
+    db.close_all()
+
+
+def pinged(pool, monkeypatch):
+    """The connections the pool checks with a round trip, in order."""
+    calls = []
+    real = pool._adapter.is_connection_closed
+    monkeypatch.setattr(pool._adapter, "is_connection_closed",
+                        lambda conn: calls.append(conn) or real(conn))
+    return calls
+
+
+def checkout(pool):
+    pool.connect()
+    conn = pool.connection()
+    pid = pool.execute_sql("SELECT pg_backend_pid()").fetchone()[0]
+    pool.close()
+    return conn, pid
+
+
+def rest(pool, conn, seconds):
+    pool._returned[pool.conn_key(conn)] -= seconds
+
+
+def terminate(db_url, pid):
+    admin = database.make_database(db_url)
+    with admin.connection_context():
+        admin.execute_sql("SELECT pg_terminate_backend(%s)", (pid,))
+    admin.close_all()
+
+
+@postgres_only
+def test_a_connection_given_back_just_now_is_handed_out_without_a_ping(pool, monkeypatch):
+    calls = pinged(pool, monkeypatch)
+    first, _ = checkout(pool)
+
+    again, _ = checkout(pool)
+
+    assert again is first
+    assert calls == []
+
+
+@postgres_only
+def test_a_connection_that_rested_is_pinged_first(pool, monkeypatch):
+    calls = pinged(pool, monkeypatch)
+    first, _ = checkout(pool)
+    rest(pool, first, database.RestedPool.ALIVE_BYPASS_SECONDS)
+
+    again, _ = checkout(pool)
+
+    assert again is first
+    assert calls == [first]
+
+
+@postgres_only
+def test_a_connection_that_died_while_resting_is_replaced_unseen(pool, db_url):
+    first, pid = checkout(pool)
+    terminate(db_url, pid)
+    rest(pool, first, database.RestedPool.ALIVE_BYPASS_SECONDS)
+
+    _conn, new_pid = checkout(pool)
+
+    assert new_pid != pid
+
+
+@postgres_only
+def test_a_connection_that_died_just_after_use_costs_one_retryable_503(app, tenant, db_url):
+    client = app.test_client()
+    url = f"/api/v1/tenant/campaigns?workspace={tenant.slug}"
+    assert client.get(url, headers=tenant.headers).status_code == 200
+    pool = database.db.obj
+    for _ts, _n, conn in list(pool._connections):
+        terminate(db_url, conn.info.backend_pid)
+
+    failed = client.get(url, headers=tenant.headers)
+    recovered = client.get(url, headers=tenant.headers)
+
+    assert failed.status_code == 503
+    assert failed.json["error"]["code"] == "database_unavailable"
+    assert int(failed.headers["Retry-After"]) > 0
+    assert recovered.status_code == 200
