@@ -2,10 +2,10 @@
 import copy
 import datetime as dt
 
-from peewee import JOIN, SQL, Tuple
+from peewee import JOIN, SQL, Tuple, fn
 
 from app import clock
-from app.database import compiled, locked, run, transaction
+from app.database import compiled, locked, run, slot, statement, transaction
 from app.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from app.models import (
     ACTIVE,
@@ -95,7 +95,7 @@ class CampaignSummary:
 
     def __init__(self, row):
         (self.id, self.name, self.status, self.goal, sent, opened, replied, clicked,
-         bounced, unsubscribed, created_at, updated_at) = row
+         bounced, unsubscribed, created_at, updated_at) = row[:12]
         self.stats = {"sent": sent, "opened": opened, "replied": replied, "clicked": clicked,
                       "bounced": bounced, "unsubscribed": unsubscribed}
         self.created_at = _datetime(created_at)
@@ -108,7 +108,7 @@ def _datetime(value):
 
 
 def _workspace_page_header(tenant_id, workspace, starting_after):
-    """Query 1 of 2: the workspace, its per-status counts and the cursor's created_at."""
+    """The workspace, its per-status counts and the cursor's created_at (see below)."""
     if starting_after:
         sql = compiled("campaigns.list.header.cursor", lambda: (
             Workspace.select(Workspace.id, CampaignCount.status, CampaignCount.n,
@@ -125,52 +125,61 @@ def _workspace_page_header(tenant_id, workspace, starting_after):
     return run(sql, [tenant_id, workspace])
 
 
-def _page(workspace_id, status, cursor, limit, offset):
-    """Query 2 of 2: the page, newest first, through the (workspace, [status,] created_at,
-    id) index; with a cursor it seeks instead of skipping."""
+def _page(tenant_id, workspace, status, starting_after, limit, offset):
+    """The page, newest first, with the total (of the status asked for) on every row.
+
+    One statement: the workspace is found by (tenant, slug) in a subquery, the total is
+    summed from the trigger-kept counts, and the page walks the (workspace, [status,]
+    created_at, id) index; with a cursor it seeks to the cursor's (created_at, id)
+    instead of skipping rows.
+    """
     def build():
-        query = Campaign.select(*SUMMARY_FIELDS).where(Campaign.workspace == "")
+        workspace_id = Workspace.select(Workspace.id).where(
+            (Workspace.tenant == slot("tenant")) & (Workspace.slug == slot("workspace")))
+        total = CampaignCount.select(fn.COALESCE(fn.SUM(CampaignCount.n), 0)).where(
+            CampaignCount.workspace_id == workspace_id)
+        query = Campaign.select(*SUMMARY_FIELDS, total).where(Campaign.workspace == workspace_id)
         if status:
-            query = query.where(Campaign.status == "")
-        if cursor:
+            total = total.where(CampaignCount.status == slot("status"))
+            query = (Campaign.select(*SUMMARY_FIELDS, total)
+                     .where((Campaign.workspace == workspace_id)
+                            & (Campaign.status == slot("status"))))
+        if starting_after:
             # A row-value comparison both databases turn into an index seek (an OR of
             # the two cases would scan).
+            cursor_at = Campaign.select(Campaign.created_at).where(
+                (Campaign.id == slot("cursor")) & (Campaign.workspace == workspace_id))
             query = query.where(Tuple(Campaign.created_at, Campaign.id)
-                                < Tuple(dt.datetime.min, ""))
+                                < Tuple(cursor_at, slot("cursor")))
         return (query.order_by(Campaign.created_at.desc(), Campaign.id.desc())
-                .limit(1).offset(1))
-    sql = compiled(f"campaigns.list.page.{bool(status)}.{bool(cursor)}", build)
-    params = [workspace_id]
-    if status:
-        params.append(status)
-    if cursor:
-        params += [Campaign.created_at.db_value(cursor[0]), cursor[1]]
-    return run(sql, params + [limit, offset])
+                .limit(slot("limit")).offset(slot("offset")))
+    return statement(f"campaigns.list.page.{bool(status)}.{bool(starting_after)}", build,
+                     tenant=tenant_id, workspace=workspace, status=status,
+                     cursor=starting_after, limit=limit, offset=offset).fetchall()
 
 
 def list_campaigns(tenant, *, workspace, status=None, limit=20, offset=0, starting_after=None):
     """A page of a workspace's campaigns, newest first: (items, total, has_more).
 
-    Two queries whatever the page size or depth: the workspace with its per-status
-    counts (kept by triggers, so the total never scans the campaigns) and the cursor's
-    position, then the page itself. ``starting_after`` (a campaign id) seeks through
-    the (workspace, created_at, id) index, so page 10,000 costs what page 1 does.
+    One query for a page that has rows (the total rides on each row, summed from the
+    per-status counts the triggers keep, so it never scans the campaigns). An empty
+    page asks once more, to tell an unknown workspace (404) or cursor (422) from a
+    page past the end. ``starting_after`` (a campaign id) seeks through the
+    (workspace, created_at, id) index, so page 10,000 costs what page 1 does.
     """
-    rows = _workspace_page_header(tenant.id, workspace, starting_after)
-    if not rows:
+    rows = _page(tenant.id, workspace, status, starting_after, limit + 1, offset)
+    if rows:
+        page = [CampaignSummary(row) for row in rows]
+        return page[:limit], rows[0][-1], len(page) > limit
+    header = _workspace_page_header(tenant.id, workspace, starting_after)
+    if not header:
         raise NotFound(f"No workspace '{workspace}'.", code="workspace_not_found",
                        details={"workspace": workspace})
-    workspace_id, cursor_at = rows[0][0], rows[0][3]
-    total = sum(n for _, st, n, _ in rows if n and (status is None or st == status))
-    cursor = None
-    if starting_after:
-        if cursor_at is None:
-            raise ValidationFailed(details={"fields": {"starting_after": [
-                f"No campaign '{starting_after}' in workspace '{workspace}'."]}})
-        cursor = (_datetime(cursor_at), starting_after)
-    page = [CampaignSummary(row) for row in _page(workspace_id, status, cursor, limit + 1,
-                                                  offset)]
-    return page[:limit], total, len(page) > limit
+    if starting_after and header[0][3] is None:
+        raise ValidationFailed(details={"fields": {"starting_after": [
+            f"No campaign '{starting_after}' in workspace '{workspace}'."]}})
+    total = sum(n for _, st, n, _ in header if n and (status is None or st == status))
+    return [], total, False
 
 
 def create_campaign(tenant, *, workspace_slug, name, goal="lead_gen"):
