@@ -19,6 +19,7 @@ from flask import g, request
 from flask.json.provider import DefaultJSONProvider
 from flask_smorest import Api as BaseApi
 from flask_smorest import Blueprint as BaseBlueprint
+from marshmallow.decorators import POST_DUMP, PRE_DUMP
 from playhouse.pool import MaxConnectionsExceeded
 from webargs import core as webargs_core
 from webargs.flaskparser import FlaskParser, is_json_request
@@ -71,7 +72,7 @@ class Schema(ma.Schema):
             lookup = 2
         accessor = self.get_attribute
         ret = self.dict_class()
-        for key, name, source, field, exact in plan:
+        for key, name, source, field, exact, nested in plan:
             if source is None or not lookup:
                 value = missing
             elif lookup == 1:
@@ -80,10 +81,12 @@ class Schema(ma.Schema):
                 value = getattr(obj, source, missing)
             if value is missing:
                 value = field.serialize(name, obj, accessor=accessor)
-                if value is ma.missing:
+                if value is missing:
                     continue
-            elif value is None and exact is not None:
+            elif value is None and (exact is not None or nested is not None):
                 pass
+            elif nested is not None:
+                value = nested._serialize(value)
             elif type(value) is not exact:
                 value = field._serialize(value, name, obj)
             ret[key] = value
@@ -106,7 +109,12 @@ _PASS_THROUGH = {ma.fields.String: str, ma.fields.Integer: int, ma.fields.Boolea
 
 
 def _dump_plan(schema):
-    """(key, name, source, field, exact type) per dump field; source None: the slow way."""
+    """Per dump field: (key, name, source, field, exact type, nested schema).
+
+    source None: the field goes the slow way. A nested schema is given when a plain
+    Nested field of one object holds one of ours without dump hooks: its loop is called
+    straight away (what Nested._serialize -> Schema.dump come to).
+    """
     default_lookup = type(schema).get_attribute is ma.Schema.get_attribute
     plan = []
     for name, field in schema.dump_fields.items():
@@ -117,8 +125,14 @@ def _dump_plan(schema):
         exact = _PASS_THROUGH.get(type(field))
         if exact is int and field.as_string:
             exact = None
+        nested = None
+        if type(field) is ma.fields.Nested and not field.many:
+            inner = field.schema
+            if (isinstance(inner, Schema) and not inner.many
+                    and not inner._hooks[PRE_DUMP] and not inner._hooks[POST_DUMP]):
+                nested = inner
         key = field.data_key if field.data_key is not None else name
-        plan.append((key, name, source if direct else None, field, exact))
+        plan.append((key, name, source if direct else None, field, exact, nested))
     return tuple(plan)
 
 

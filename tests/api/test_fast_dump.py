@@ -24,6 +24,14 @@ class Inner(Schema):
     s = ma.fields.String()
 
 
+class Hooked(Inner):
+    """Dump hooks: a Nested field holding it must go through Schema.dump."""
+
+    @ma.post_dump
+    def _mark(self, data, **kwargs):
+        return {**data, "hooked": True}
+
+
 class Constantly(ma.fields.String):
     """A field with its own lookup: must keep it."""
 
@@ -44,6 +52,9 @@ class Everything(Schema):
     defaulted = ma.fields.String(dump_default="fallback")
     inner = ma.fields.Nested(Inner, allow_none=True)
     inners = ma.fields.List(ma.fields.Nested(Inner))
+    nested_many = ma.fields.Nested(Inner, many=True)
+    hooked = ma.fields.Nested(Hooked)
+    partial = ma.fields.Nested(Inner, only=("n",))
     method = ma.fields.Method("_twice")
     constant = ma.fields.Constant(7)
     custom = Constantly()
@@ -86,8 +97,9 @@ KEYS = ("text", "number", "number_text", "ratio", "flag", "when", "renamed", "ot
         "defaulted", "custom", "raw", "constant", "method")
 contents = st.fixed_dictionaries(
     {}, optional={**{key: scalars for key in KEYS}, "inner": inner_values,
-                  "inners": st.lists(inner_values.filter(lambda v: v is not None),
-                                     max_size=3)})
+                  "hooked": inner_values, "partial": inner_values,
+                  **{key: st.lists(inner_values.filter(lambda v: v is not None), max_size=3)
+                     for key in ("inners", "nested_many")}})
 
 
 def shapes(values):
