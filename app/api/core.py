@@ -23,6 +23,8 @@ from marshmallow.decorators import POST_DUMP, PRE_DUMP
 from playhouse.pool import MaxConnectionsExceeded
 from webargs import core as webargs_core
 from webargs.flaskparser import FlaskParser, is_json_request
+from webargs.multidictproxy import MultiDictProxy
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException, InternalServerError, UnsupportedMediaType
 
 from app.api import idempotency
@@ -360,6 +362,10 @@ class StrictJSONParser(FlaskParser):
     convert, are malformed JSON to the client (400), not a server error.
     """
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._multiple = {}
+
     def _raw_load_json(self, req):
         if not is_json_request(req):
             return webargs_core.missing
@@ -371,6 +377,23 @@ class StrictJSONParser(FlaskParser):
             raise
         except (RecursionError, ValueError) as exc:
             raise json.JSONDecodeError(str(exc) or type(exc).__name__, text or " ", 0) from None
+
+
+    def load_querystring(self, req, schema):
+        """The query string as a plain dict when no field of the schema takes a list.
+
+        webargs wraps it in a proxy that asks the schema, on every read, whether a name
+        may repeat; without list fields its answer is always the first value, which is
+        what ``to_dict()`` gives.
+        """
+        multiple = self._multiple.get(id(schema))
+        if multiple is None:
+            # webargs' own rule for which names may repeat (List and Tuple fields).
+            multiple = self._multiple[id(schema)] = bool(
+                MultiDictProxy(MultiDict(), schema).multiple_keys)
+        if multiple:
+            return super().load_querystring(req, schema)
+        return req.args.to_dict()
 
 
 class Blueprint(BaseBlueprint):

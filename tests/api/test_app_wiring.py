@@ -86,3 +86,24 @@ def test_an_async_function_still_goes_through_flask(app):
         assert "async" in str(exc)
     else:
         assert wrapped is not view
+
+
+def test_query_strings_read_first_values_unless_a_field_takes_a_list(app):
+    import marshmallow as ma
+
+    from app.api.core import Schema, StrictJSONParser
+
+    class Plain(Schema):
+        name = ma.fields.String()
+
+    class Tagged(Plain):
+        tags = ma.fields.List(ma.fields.String())
+
+    parser = StrictJSONParser()
+    with app.test_request_context("/?name=a&name=b&tags=x&tags=y"):
+        assert parser.parse(Plain(), location="query", unknown=ma.EXCLUDE) == {"name": "a"}
+        assert parser.parse(Tagged(), location="query") == {"name": "a", "tags": ["x", "y"]}
+    with app.test_request_context("/?name=a%00"):
+        with pytest.raises(Exception) as refused:
+            parser.parse(Plain(), location="query")
+        assert refused.value.code == 422
