@@ -123,3 +123,17 @@ def test_a_connection_that_died_just_after_use_costs_one_retryable_503(app, tena
     assert failed.json["error"]["code"] == "database_unavailable"
     assert int(failed.headers["Retry-After"]) > 0
     assert recovered.status_code == 200
+
+
+# ---- JSON columns ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("value", [
+    {"days": ["mon", "tue"], "name": "Café ☕", "n": 3, "ok": True, "none": None},
+    [{"step": 1, "subject": "Hi"}],
+    {"big": 123456789012345678901234567890},  # beyond 64 bits: json reads it
+])
+def test_json_columns_read_back_what_was_written(value):
+    from app.models.base import JSONField
+    field = JSONField()
+
+    assert field.python_value(field.db_value(value)) == value

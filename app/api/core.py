@@ -88,7 +88,8 @@ class Schema(ma.Schema):
             elif value is None and (exact is not None or nested is not None):
                 pass
             elif nested is not None:
-                value = nested._serialize(value)
+                value = (nested._serialize(value) if exact is not list else
+                         [None if each is None else nested._serialize(each) for each in value])
             elif type(value) is not exact:
                 value = field._serialize(value, name, obj)
             ret[key] = value
@@ -114,8 +115,9 @@ def _dump_plan(schema):
     """Per dump field: (key, name, source, field, exact type, nested schema).
 
     source None: the field goes the slow way. A nested schema is given when a plain
-    Nested field of one object holds one of ours without dump hooks: its loop is called
-    straight away (what Nested._serialize -> Schema.dump come to).
+    Nested field of one object holds one of ours without dump hooks (or a List holds
+    such a field; exact is then ``list``): its loop is called straight away, which is
+    what Nested._serialize -> Schema.dump come to.
     """
     default_lookup = type(schema).get_attribute is ma.Schema.get_attribute
     plan = []
@@ -127,15 +129,25 @@ def _dump_plan(schema):
         exact = _PASS_THROUGH.get(type(field))
         if exact is int and field.as_string:
             exact = None
-        nested = None
-        if type(field) is ma.fields.Nested and not field.many:
-            inner = field.schema
-            if (isinstance(inner, Schema) and not inner.many
-                    and not inner._hooks[PRE_DUMP] and not inner._hooks[POST_DUMP]):
-                nested = inner
+        nested = _plain_nested(field)
+        if nested is None and type(field) is ma.fields.List:
+            # A List of such a Nested field: each item through the loop (List._serialize).
+            nested = _plain_nested(field.inner)
+            exact = list if nested is not None else None
         key = field.data_key if field.data_key is not None else name
         plan.append((key, name, source if direct else None, field, exact, nested))
     return tuple(plan)
+
+
+def _plain_nested(field):
+    """The schema of a Nested field of one object, ours and without dump hooks, or None."""
+    if type(field) is not ma.fields.Nested or field.many:
+        return None
+    inner = field.schema
+    if (isinstance(inner, Schema) and not inner.many
+            and not inner._hooks[PRE_DUMP] and not inner._hooks[POST_DUMP]):
+        return inner
+    return None
 
 
 def _has_nul(value):

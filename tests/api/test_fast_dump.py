@@ -54,6 +54,7 @@ class Everything(Schema):
     inners = ma.fields.List(ma.fields.Nested(Inner))
     nested_many = ma.fields.Nested(Inner, many=True)
     hooked = ma.fields.Nested(Hooked)
+    hookeds = ma.fields.List(ma.fields.Nested(Hooked))
     partial = ma.fields.Nested(Inner, only=("n",))
     method = ma.fields.Method("_twice")
     constant = ma.fields.Constant(7)
@@ -99,7 +100,7 @@ contents = st.fixed_dictionaries(
     {}, optional={**{key: scalars for key in KEYS}, "inner": inner_values,
                   "hooked": inner_values, "partial": inner_values,
                   **{key: st.lists(inner_values.filter(lambda v: v is not None), max_size=3)
-                     for key in ("inners", "nested_many")}})
+                     for key in ("inners", "nested_many", "hookeds")}})
 
 
 def shapes(values):
