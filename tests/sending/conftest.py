@@ -25,9 +25,13 @@ MONDAY_10 = dt.datetime(2026, 11, 30, 10, 0, 0)
 
 
 class Inbox:
-    """What the server received, and how it should answer the next recipients."""
+    """What the server received, and how it should answer the next recipients.
 
-    def __init__(self):
+    With ``pipelining`` the server offers PIPELINING (RFC 2920), as most servers do.
+    """
+
+    def __init__(self, *, pipelining=False):
+        self.pipelining = pipelining
         self.messages = []
         self.rcpt_replies = {}  # address -> "550 ..." / "451 ..."
         self.data_reply = None
@@ -45,6 +49,12 @@ class Inbox:
         """How many times each (recipient, subject) was received."""
         return Counter((m["To"].addresses[0].addr_spec, str(m["Subject"]))
                        for m in self.parsed())
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if not self.pipelining:
+            return responses
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]  # before the last line
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         reply = self.rcpt_replies.get(address)

@@ -30,8 +30,8 @@ GRACE = "grace@example.com"
 class DroppingInbox(Inbox):
     """Closes the connection in the middle of the DATA of the first ``drops`` messages."""
 
-    def __init__(self, drops):
-        super().__init__()
+    def __init__(self, drops, **options):
+        super().__init__(**options)
         self.drops = drops
 
     async def handle_DATA(self, server, session, envelope):
@@ -49,9 +49,22 @@ def dispatcher_on(app, port):
                       batch=50)
 
 
+# Every failure is tried against a server that offers PIPELINING and one that does not:
+# the mailer talks to them differently.
+@pytest.fixture(params=[False, True], ids=["one-by-one", "pipelined"])
+def pipelining(request):
+    return request.param
+
+
 @pytest.fixture
-def dropping_server():
-    with serving(DroppingInbox(drops=1)) as inbox:
+def smtp_server(pipelining):
+    with serving(Inbox(pipelining=pipelining)) as inbox:
+        yield inbox
+
+
+@pytest.fixture
+def dropping_server(pipelining):
+    with serving(DroppingInbox(drops=1, pipelining=pipelining)) as inbox:
         yield inbox
 
 
