@@ -3,6 +3,7 @@
 Half of the campaigns sit in one large workspace ("bench-big"), the rest spread over
 99 others, so the list endpoint is measured where it is hardest: deep in a big tenant.
 """
+import datetime as dt
 import json
 import random
 import time
@@ -14,9 +15,13 @@ from app import clock, database
 from app.config import ROOT
 from app.models import (
     ACTIVE,
+    COMPLETED,
+    LEAD_COMPLETED,
+    SENT,
     STATUSES,
     Campaign,
     Lead,
+    Message,
     Tenant,
     Workspace,
     default_settings,
@@ -93,8 +98,16 @@ def _after_bulk_load(db):
         db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
-def seed_leads(url, leads, *, campaigns=10, from_email="bench@bench.test"):
-    """Active campaigns with ``leads`` due leads in all; returns the campaign ids."""
+def seed_leads(url, leads, *, campaigns=10, from_email="bench@bench.test", limited=None,
+               history=None):
+    """Active campaigns with ``leads`` due leads in all; returns the campaign ids.
+
+    ``limited``: the first campaign's daily limit (the others' is far above the run).
+    ``history`` (default: as many as ``leads``): mails an earlier, completed campaign
+    sent, so the message table is not empty when the planner's statistics are taken,
+    as it never is once a platform has been sending. With an empty one, a plan cached
+    in the first seconds scans the table and stays, and the rate falls as it grows.
+    """
     db = migrate(url)
     with database.connection():
         tenant = Tenant.select().first() or tenants.create_tenant(
@@ -107,9 +120,10 @@ def seed_leads(url, leads, *, campaigns=10, from_email="bench@bench.test"):
                                   "start": "00:00", "end": "24:00"})
         now = clock.now()
         ids = []
-        for _ in range(campaigns):
+        for n in range(campaigns):
+            own = {**settings, "daily_limit": limited} if n == 0 and limited else settings
             campaign = Campaign.create(tenant=tenant, workspace=workspace, name="Dispatch bench",
-                                       status=ACTIVE, sequence=[STEP], settings=settings,
+                                       status=ACTIVE, sequence=[STEP], settings=own,
                                        launched_at=now)
             ids.append(campaign.id)
         rows = []
@@ -125,5 +139,34 @@ def seed_leads(url, leads, *, campaigns=10, from_email="bench@bench.test"):
         if rows:
             with db.atomic():
                 Lead.insert_many(rows).as_rowcount().execute()
+        _seed_history(db, workspace, tenant, settings, leads if history is None else history)
         _after_bulk_load(db)
     return ids
+
+
+EARLIER = "Earlier campaign"
+
+
+def _seed_history(db, workspace, tenant, settings, count):
+    """An earlier campaign, completed: ``count`` leads, each sent step 1 a week ago."""
+    if not count:
+        return
+    then = clock.now() - dt.timedelta(days=7)
+    earlier = Campaign.create(tenant=tenant, workspace=workspace, name=EARLIER,
+                              status=COMPLETED, sequence=[STEP], settings=settings,
+                              sent_count=count, launched_at=then, completed_at=then)
+    day = then.date().isoformat()
+    for start in range(0, count, CHUNK):
+        leads, messages = [], []
+        for i in range(start, min(count, start + CHUNK)):
+            lead_id, message_pk = new_id("lead"), new_id("msg")
+            leads.append({"id": lead_id, "campaign": earlier.id, "workspace": workspace.id,
+                          "email": f"earlier{i}@example.com", "first_name": f"Earlier{i}",
+                          "custom_fields": {}, "status": LEAD_COMPLETED, "current_step": 1,
+                          "last_sent_at": then, "finished_at": then, "created_at": then})
+            messages.append({"id": message_pk, "lead": lead_id, "campaign": earlier.id,
+                             "step": 1, "status": SENT, "message_id": f"<{message_pk}@bench>",
+                             "subject": "Hello", "local_day": day, "sent_at": then})
+        with db.atomic():
+            Lead.insert_many(leads).as_rowcount().execute()
+            Message.insert_many(messages).as_rowcount().execute()
