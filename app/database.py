@@ -22,9 +22,6 @@ SQLITE_PRAGMAS = {
     "busy_timeout": 10000,
     "synchronous": "normal",
     "cache_size": -16000,
-    # Reads straight from the page cache instead of a read() per page: a list page at
-    # 1M campaigns went from ~105 to ~65 us of SQL. File pages, shared between workers.
-    "mmap_size": 256 * 1024 * 1024,
 }
 
 

@@ -19,7 +19,6 @@ def sqlite(tmp_path):
     ("busy_timeout", 10000),
     ("synchronous", 1),  # NORMAL
     ("cache_size", -16000),
-    ("mmap_size", 256 * 1024 * 1024),
 ])
 def test_every_connection_has_the_pragmas(sqlite, pragma, expected):
     assert sqlite.execute_sql(f"PRAGMA {pragma}").fetchone()[0] == expected
