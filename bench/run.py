@@ -1,7 +1,7 @@
 """make bench: the API against the bare-Flask ceiling, and the dispatcher's throughput.
 
     python -m bench.run [--db sqlite,postgres] [--scales 10000,100000,1000000]
-                        [--duration 10] [--connections 16] [--workers 4]
+                        [--duration 5] [--rounds 3] [--connections 16] [--workers 4]
                         [--leads 200000] [--dispatch-seconds 20]
                         [--skip-api | --skip-dispatcher]
 
@@ -16,6 +16,7 @@ import platform
 import re
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -113,9 +114,8 @@ def wrk(url, *, key=None, connections, duration):
 # ---- databases -------------------------------------------------------------------------
 
 def pg_database(name, *, fresh=False):
-    import psycopg2
-    conn = psycopg2.connect(PG_ADMIN)
-    conn.autocommit = True
+    import psycopg
+    conn = psycopg.connect(PG_ADMIN, autocommit=True)
     with conn.cursor() as cur:
         if fresh:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -153,7 +153,30 @@ def seed(url, scale, sidecar):
 
 # ---- the API against the ceiling ------------------------------------------------------
 
+def measure(url, *, key=None, args):
+    """One wrk run after a second of warm-up (caches, prepared statements, connections)."""
+    wrk(url, key=key, connections=args.connections, duration=1)
+    return wrk(url, key=key, connections=args.connections, duration=args.duration)
+
+
+def _median_row(samples):
+    """The median of each figure over the rounds (each figure on its own)."""
+    row = {field: statistics.median(sample[field] for sample in samples)
+           for field in ("rps", "p50_ms", "p99_ms", "ratio")}
+    row["non_2xx"] = sum(sample["non_2xx"] for sample in samples)
+    row["requests"] = sum(sample["requests"] for sample in samples)
+    row["ratios"] = [sample["ratio"] for sample in samples]
+    return row
+
+
 def bench_api(db, scale, args):
+    """The API and the bare ceiling, both served at once and loaded in turn.
+
+    Every measurement follows a second of warm-up, and the run goes round ``--rounds``
+    times (ceiling, then the API) so that a disturbance of the shared machine weighs on
+    one round, not on one endpoint: each ratio is taken against its own round's ceiling
+    and the report gives medians.
+    """
     url, sidecar = database_for(db, scale)
     info = seed(url, scale, sidecar)
     key, workspace, campaign = info["key"], info["workspace"], info["campaign"]
@@ -165,7 +188,9 @@ def bench_api(db, scale, args):
         "list_deep_offset": f"/api/v1/tenant/campaigns?workspace={workspace}"
                             f"&offset={max(0, scale // 2 - 40)}",
     }
-    rows = []
+    ceiling_of = {"list": "list", "detail": "detail", "list_deep_cursor": "list",
+                  "list_deep_offset": "list"}
+    samples = {}
     with tempfile.TemporaryDirectory() as tmp, \
             gunicorn("wsgi:app", env, args.workers) as (api_proc, api_url):
         auth = {"Authorization": f"Bearer {key}"}
@@ -175,40 +200,39 @@ def bench_api(db, scale, args):
         if deep:
             paths["list_deep_cursor"] = (f"/api/v1/tenant/campaigns?workspace={workspace}"
                                          f"&limit=20&starting_after={deep[0]['id']}")
-        bodies = {}
         for name in ("list", "detail"):
-            bodies[name] = wait_http(api_url + paths[name], auth)
-            Path(tmp, f"{name}.json").write_bytes(bodies[name])
+            Path(tmp, f"{name}.json").write_bytes(wait_http(api_url + paths[name], auth))
         bare_env = {"BENCH_LIST_BODY": str(Path(tmp, "list.json")),
                     "BENCH_DETAIL_BODY": str(Path(tmp, "detail.json"))}
         with gunicorn("bench.bare:app", bare_env, args.workers) as (_bare_proc, bare_url):
             wait_http(bare_url + paths["list"])
-            ceilings = {}
-            for name in ("list", "detail"):
-                ceilings[name] = wrk(bare_url + paths[name], connections=args.connections,
-                                     duration=args.duration)
-                rows.append({"db": db, "scale": scale, "endpoint": f"bare_{name}",
-                             **ceilings[name], "ratio": 1.0})
             peak_rss = 0.0
-            # The deep offset page goes last: at 1M its slow queries outlive the load
-            # and would weigh on whatever is measured after it.
-            order = sorted(paths, key=lambda name: name == "list_deep_offset")
-            for name in order:
-                path = paths[name]
-                if name == "list_deep_offset":
-                    path += "&limit=20"
-                result = wrk(api_url + path, key=key, connections=args.connections,
-                             duration=args.duration)
-                peak_rss = max(peak_rss, worker_rss_mb(api_proc.pid) or 0)
-                ceiling = ceilings["detail" if name == "detail" else "list"]["rps"]
-                rows.append({"db": db, "scale": scale, "endpoint": name, **result,
-                             "ratio": round(result["rps"] / ceiling, 3)})
-                print(f"  {db:8} {scale:>8} {name:18} {result['rps']:8.0f} req/s  "
-                      f"p50 {result['p50_ms']:6.2f} ms  p99 {result['p99_ms']:6.2f} ms  "
-                      f"ratio {rows[-1]['ratio']:.2f}  non-2xx {result['non_2xx']}",
-                      flush=True)
-            for row in rows:
-                row.setdefault("worker_rss_mb", peak_rss)
+            ceilings = {}
+            # The deep offset page goes last, once: at 1M its slow queries outlive the
+            # load and would weigh on whatever is measured after it.
+            rounds = [[n for n in paths if n != "list_deep_offset"]] * args.rounds
+            rounds[-1] = rounds[-1] + ["list_deep_offset"]
+            for number, names in enumerate(rounds, 1):
+                for name in ("list", "detail"):
+                    ceilings[name] = measure(bare_url + paths[name], args=args)
+                    samples.setdefault(f"bare_{name}", []).append(
+                        {**ceilings[name], "ratio": 1.0})
+                for name in names:
+                    path = paths[name] + ("&limit=20" if name == "list_deep_offset" else "")
+                    result = measure(api_url + path, key=key, args=args)
+                    peak_rss = max(peak_rss, worker_rss_mb(api_proc.pid) or 0)
+                    ratio = round(result["rps"] / ceilings[ceiling_of[name]]["rps"], 3)
+                    samples.setdefault(name, []).append({**result, "ratio": ratio})
+                    print(f"  {db:8} {scale:>8} round {number} {name:18} "
+                          f"{result['rps']:8.0f} req/s  p50 {result['p50_ms']:6.2f} ms  "
+                          f"p99 {result['p99_ms']:6.2f} ms  ratio {ratio:.2f}  "
+                          f"non-2xx {result['non_2xx']}", flush=True)
+    rows = [{"db": db, "scale": scale, "endpoint": name, **_median_row(runs),
+             "rounds": len(runs), "worker_rss_mb": peak_rss}
+            for name, runs in samples.items()]
+    for row in rows:
+        print(f"  {db:8} {scale:>8} median  {row['endpoint']:18} {row['rps']:8.0f} req/s  "
+              f"p99 {row['p99_ms']:6.2f} ms  ratio {row['ratio']:.2f}", flush=True)
     return rows
 
 
@@ -304,8 +328,8 @@ def _postgres_pids():
 def _snapshot(url, procs, sink):
     """Sent rows, CPU seconds (the dispatchers'; everyone else's but the sink's and
     Postgres's) and the machine's busy and total jiffies, now."""
-    import psycopg2
-    conn = psycopg2.connect(url)
+    import psycopg
+    conn = psycopg.connect(url)
     with conn.cursor() as cur:
         cur.execute(SENT_IN_RUN)
         sent = cur.fetchone()[0]
@@ -322,8 +346,8 @@ def _snapshot(url, procs, sink):
 def _dispatch_counts(url):
     """Sent rows, (lead, step) pairs with more than one row, and campaign days over
     their daily limit (counting what the limit counts)."""
-    import psycopg2
-    conn = psycopg2.connect(url)
+    import psycopg
+    conn = psycopg.connect(url)
     with conn.cursor() as cur:
         cur.execute(SENT_IN_RUN)
         sent = cur.fetchone()[0]
@@ -371,7 +395,8 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", default="sqlite,postgres")
     parser.add_argument("--scales", default="10000,100000")
-    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--duration", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--leads", type=int, default=200000)
