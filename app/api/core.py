@@ -374,10 +374,6 @@ class StrictJSONParser(FlaskParser):
     convert, are malformed JSON to the client (400), not a server error.
     """
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._multiple = {}
-
     def _raw_load_json(self, req):
         if not is_json_request(req):
             return webargs_core.missing
@@ -398,10 +394,10 @@ class StrictJSONParser(FlaskParser):
         may repeat; without list fields its answer is always the first value, which is
         what ``to_dict()`` gives.
         """
-        multiple = self._multiple.get(id(schema))
+        multiple = schema.__dict__.get("_query_takes_lists")
         if multiple is None:
             # webargs' own rule for which names may repeat (List and Tuple fields).
-            multiple = self._multiple[id(schema)] = bool(
+            multiple = schema._query_takes_lists = bool(
                 MultiDictProxy(MultiDict(), schema).multiple_keys)
         if multiple:
             return super().load_querystring(req, schema)
