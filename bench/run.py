@@ -222,7 +222,8 @@ def bench_api(db, scale, args):
             rounds[-1] = rounds[-1] + ["list_deep_offset"]
             for number, names in enumerate(rounds, 1):
                 for name in ("list", "detail"):
-                    ceilings[name] = measure(bare_url + paths[name], args=args)
+                    # The very same request as the API gets, key included.
+                    ceilings[name] = measure(bare_url + paths[name], key=key, args=args)
                     samples.setdefault(f"bare_{name}", []).append(
                         {**ceilings[name], "ratio": 1.0})
                 for name in names:
