@@ -320,7 +320,8 @@ class Dispatcher:
                                                                 start)
                     if completed:
                         # After the counter's row lock: sees every other lead's end.
-                        outcomes.maybe_complete(claim.campaign_id, now, unless_open=open_lead)
+                        outcomes.maybe_complete(claim.campaign_id, now, unless_open=open_lead,
+                                                holding_lock=True)
         else:
             with transaction():
                 in_time = statement("dispatch.sent", _sent_query, message=claim.message_pk,

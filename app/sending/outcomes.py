@@ -8,7 +8,7 @@ Callers hold a transaction.
 from peewee import fn
 
 from app import clock
-from app.database import slot, statement
+from app.database import is_postgres, locked, slot, statement
 from app.models import (
     ACTIVE,
     BOUNCED,
@@ -53,14 +53,22 @@ def finish(lead, status, now, *, error=None, from_statuses=OPEN_LEAD_STATUSES):
     return bool(moved)
 
 
-def maybe_complete(campaign_id, now=None, *, unless_open=None):
+def maybe_complete(campaign_id, now=None, *, unless_open=None, holding_lock=False):
     """An active campaign whose every lead has ended becomes completed (with an event).
+
+    The check runs under the campaign's row lock (taken here unless the caller already
+    holds it, ``holding_lock``): two transactions ending the last two open leads would
+    otherwise each see the other's lead still open, uncommitted, and neither would
+    complete the campaign. With the lock the second check starts after the first
+    commit, as a new statement, and sees its end. SQLite serialises writers anyway.
 
     ``unless_open``: a lead of the campaign that is probably still open. When it is, the
     campaign is not complete, and the check stops at that one row instead of looking
     through the campaign's leads. Its answer is the same either way.
     """
     now = now or clock.now()
+    if not holding_lock and is_postgres():
+        locked(Campaign.select(Campaign.id).where(Campaign.id == campaign_id)).execute()
     if unless_open is None:
         done = statement("maybe_complete", _complete_query, campaign=campaign_id,
                          now=now).rowcount

@@ -1,7 +1,15 @@
 """An active campaign whose every lead has reached an end state becomes completed, once,
 with a "complete" event in its log."""
 import datetime as dt
+import threading
+import time
 
+import pytest
+
+from app import clock, database
+from app.models import FAILED, Lead
+from app.sending import outcomes
+from tests.conftest import ON_POSTGRES
 from tests.sending.conftest import BASE, MONDAY_10, act, campaign, events_of, iso, lead_of
 
 BASE_URL = "http://127.0.0.1:8000"  # TestConfig's BASE_URL
@@ -90,3 +98,47 @@ def test_campaign_resumed_after_every_lead_ended_completes(api, client, launch, 
     dispatcher.run_once()
     assert campaign(api, campaign_id)["status"] == "completed"
     assert events_of(campaign_id)[-1] == COMPLETE
+
+
+# ---- two leads ending at once ----------------------------------------------------------
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="two writers at once need Postgres "
+                    "(SQLite serialises them)")
+def test_the_last_two_leads_ending_at_once_still_complete_the_campaign(api, launch, app):
+    """Two transactions each end one of the last two open leads. Without the campaign's
+    row lock each check would see the other's lead still open (it is not committed)
+    and neither would complete the campaign."""
+    campaign_id = launch(leads=[{"email": "a@example.com"}, {"email": "b@example.com"}],
+                         sequence=ONE_STEP)
+    with database.connection():
+        first, second = Lead.select().where(Lead.campaign == campaign_id).order_by(Lead.email)
+    first_checked, second_started = threading.Event(), threading.Event()
+    errors = []
+
+    def end(lead, *, before_check=None, after_check=None, hold=0.0):
+        try:
+            with database.connection(), database.transaction():
+                now = clock.now()
+                assert outcomes.finish(lead, FAILED, now)
+                if before_check:
+                    assert before_check.wait(5)
+                outcomes.maybe_complete(lead.campaign_id, now)
+                if after_check:
+                    after_check.set()
+                time.sleep(hold)  # the second check runs now, before this commit
+        except Exception as exc:  # noqa: BLE001 - reported by the test below
+            errors.append(exc)
+
+    one = threading.Thread(target=end, args=(first,),
+                           kwargs={"before_check": second_started, "after_check": first_checked,
+                                   "hold": 0.5})
+    two = threading.Thread(target=lambda: (second_started.set(), end(second,
+                                                                   before_check=first_checked)))
+    one.start()
+    two.start()
+    one.join(10)
+    two.join(10)
+
+    assert not errors, errors
+    assert campaign(api, campaign_id)["status"] == "completed"
+    assert events_of(campaign_id).count(COMPLETE) == 1
