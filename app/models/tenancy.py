@@ -44,12 +44,13 @@ class ApiKey(BaseModel):
         return KEY_PREFIX + secrets.token_urlsafe(32)
 
     @classmethod
-    def active_by_secret(cls, secret):
-        """The live key for ``secret`` with its tenant, or None (one query, every request)."""
-        sql = compiled("api_key.active_by_secret", lambda: (
+    def active_by_digest(cls, digest):
+        """The live key whose ``hash_key`` is ``digest``, with its tenant, or None (one
+        query, every request)."""
+        sql = compiled("api_key.active_by_digest", lambda: (
             cls.select(cls.id, cls.tenant, cls.key_hash, Tenant.name).join(Tenant)
             .where((cls.key_hash == "") & cls.revoked_at.is_null())))
-        rows = run(sql, [hash_key(secret)])
+        rows = run(sql, [digest])
         if not rows:
             return None
         key_id, tenant_id, key_hash, tenant_name = rows[0]
