@@ -46,23 +46,32 @@ def _pg_admin(url):
     return conn, parts
 
 
-@pytest.fixture(scope="session")
-def database_url(tmp_path_factory):
-    if ON_POSTGRES:
-        conn, parts = _pg_admin(PG_URL)
-        name = f"campaigns_test_{uuid.uuid4().hex[:10]}"
-        with conn.cursor() as cur:
-            cur.execute(f'CREATE DATABASE "{name}"')
-        url = urlunsplit(("postgresql+pool", parts.netloc, f"/{name}", "max_connections=20", ""))
-        _migrate(url)
-        yield url
+@contextmanager
+def empty_database(prefix, directory, query=""):
+    """The URL of a database with no tables: a new Postgres database next to the one
+    TEST_DATABASE_URL names (dropped afterwards), or a SQLite file in ``directory``."""
+    if not ON_POSTGRES:
+        yield f"sqlite:///{directory / f'{prefix}.db'}"
+        return
+    conn, parts = _pg_admin(PG_URL)
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with conn.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunsplit(("postgresql+pool", parts.netloc, f"/{name}", query, ""))
+    finally:
         with conn.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.close()
-    else:
-        template = tmp_path_factory.mktemp("template") / "template.db"
-        _migrate(f"sqlite:///{template}")
-        yield str(template)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    with empty_database("campaigns_test", tmp_path_factory.mktemp("template"),
+                        query="max_connections=20") as url:
+        _migrate(url)
+        # SQLite: the migrated file is a template each test copies.
+        yield url if ON_POSTGRES else url[len("sqlite:///"):]
 
 
 @pytest.fixture

@@ -1,13 +1,11 @@
 """Operator commands: flask db / tenants / workspaces / keys."""
 import re
-import uuid
-from urllib.parse import urlunsplit
 
 import pytest
 
 from app import config, create_app, database
 from app.models import ApiKey, Tenant, Workspace
-from tests.conftest import BASE, ON_POSTGRES, PG_URL, _pg_admin, _release
+from tests.conftest import BASE, _release, empty_database
 
 SECRET = re.compile(r"^sk_live_[A-Za-z0-9_-]{20,}$")
 MIGRATION_NAMES = sorted(p.stem for p in (config.ROOT / "migrations").glob("[0-9][0-9][0-9][0-9]_*.py"))
@@ -216,21 +214,10 @@ def test_db_upgrade_on_a_migrated_database_changes_nothing(cli):
 @pytest.fixture
 def fresh_cli(tmp_path):
     """The CLI of an app whose database has no tables yet."""
-    if ON_POSTGRES:
-        conn, parts = _pg_admin(PG_URL)
-        name = f"campaigns_cli_{uuid.uuid4().hex[:10]}"
-        with conn.cursor() as cur:
-            cur.execute(f'CREATE DATABASE "{name}"')
-        url = urlunsplit(("postgresql+pool", parts.netloc, f"/{name}", "", ""))
-    else:
-        url = f"sqlite:///{tmp_path / 'fresh.db'}"
-    runner = create_app(config.TestConfig(DATABASE_URL=url)).test_cli_runner()
-    yield lambda *args: runner.invoke(args=list(args))
-    _release(database.db.obj)
-    if ON_POSTGRES:
-        with conn.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.close()
+    with empty_database("campaigns_cli", tmp_path) as url:
+        runner = create_app(config.TestConfig(DATABASE_URL=url)).test_cli_runner()
+        yield lambda *args: runner.invoke(args=list(args))
+        _release(database.db.obj)
 
 
 def test_db_status_on_a_fresh_database_lists_pending_and_exits_1(fresh_cli):

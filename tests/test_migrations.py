@@ -1,8 +1,6 @@
 """The migrations build the schema the models describe, on an empty database."""
 import ast
-import uuid
 from pathlib import Path
-from urllib.parse import urlunsplit
 
 import pytest
 from peewee import TextField
@@ -12,7 +10,7 @@ from playhouse.schema_diff import diff_models
 from app import database
 from app.config import ROOT
 from app.models import MODELS, Campaign
-from tests.conftest import ON_POSTGRES, PG_URL, _pg_admin, _release
+from tests.conftest import _release, empty_database
 
 MIGRATIONS = ROOT / "migrations"
 MIGRATION_FILES = sorted(p for p in MIGRATIONS.glob("[0-9][0-9][0-9][0-9]_*.py"))
@@ -21,22 +19,11 @@ MIGRATION_FILES = sorted(p for p in MIGRATIONS.glob("[0-9][0-9][0-9][0-9]_*.py")
 @pytest.fixture
 def empty_db(tmp_path):
     """A database with no tables at all, bound as the app's database."""
-    if ON_POSTGRES:
-        conn, parts = _pg_admin(PG_URL)
-        name = f"campaigns_migrations_{uuid.uuid4().hex[:10]}"
-        with conn.cursor() as cur:
-            cur.execute(f'CREATE DATABASE "{name}"')
-        url = urlunsplit(("postgresql+pool", parts.netloc, f"/{name}", "", ""))
-    else:
-        url = f"sqlite:///{tmp_path / 'empty.db'}"
-    db = database.bind(url)
-    with database.connection():
-        yield db
-    _release(db)
-    if ON_POSTGRES:
-        with conn.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.close()
+    with empty_database("campaigns_migrations", tmp_path) as url:
+        db = database.bind(url)
+        with database.connection():
+            yield db
+        _release(db)
 
 
 def runner(db):
