@@ -271,3 +271,23 @@ def test_memory_storage_sweeps_counters_of_keys_no_longer_used(limited):
 
     assert "gone" not in storage.storage
     assert storage.get("other") == 1
+
+
+def test_a_refused_request_is_refused_before_the_database_is_touched(limited):
+    from app import config, create_app
+    from tests.api.test_health_and_logging import UNREACHABLE
+    bound = database.db.obj
+    app = create_app(config.TestConfig(DATABASE_URL=UNREACHABLE, RATE_LIMIT="1/minute"))
+    try:
+        client = app.test_client()
+        first = listing(client, limited.first)
+        second = listing(client, limited.first)
+    finally:
+        release(database.db.obj)
+        database.db.initialize(bound)
+
+    assert first.status_code == 503  # allowed, then the database was not there
+    # Over the limit: refused (429, not 503) without reaching for a connection.
+    assert second.status_code == 429
+    assert second.json["error"]["code"] == "rate_limited"
+    assert int(second.headers["Retry-After"]) > 0
