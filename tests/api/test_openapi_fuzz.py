@@ -24,7 +24,7 @@ from app import config, create_app, database
 from app.api.core import BEARER
 from app.models import ACTIVE, COMPLETED, DRAFT, PAUSED, ApiKey, Campaign, hash_key
 from app.models import campaign as campaign_model
-from tests import strategies  # noqa: F401  (registers the message/rfc822 generator)
+from tests import strategies  # also registers the message/rfc822 generator
 from tests.conftest import BASE
 
 SLUG = "acme-corp"
@@ -104,17 +104,7 @@ def real_body_values(context, case):
     settings changes succeed too (only for valid requests: an invalid one stays invalid)."""
     if not (case.meta and case.meta.generation.mode.is_positive and isinstance(case.body, dict)):
         return st.just(case)
-    return st.booleans().map(lambda steer: _steer(case) if steer else case)
-
-
-def _steer(case):
-    body = case.body
-    if "workspace_slug" in body:
-        body["workspace_slug"] = SLUG
-    settings = body.get("settings")
-    if isinstance(settings, dict) and "timezone" in settings:
-        settings["timezone"] = "Europe/Paris"
-    return case
+    return st.booleans().map(lambda steer: strategies.steer(case, SLUG) if steer else case)
 
 
 @pytest.fixture(autouse=True)

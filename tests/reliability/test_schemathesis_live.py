@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from schemathesis import checks
 
 from app.models import COMPLETED, Campaign
-from tests import strategies  # noqa: F401  (registers the message/rfc822 generator)
+from tests import strategies  # also registers the message/rfc822 generator
 from tests.e2e.test_gunicorn import flask
 from tests.reliability.live import (
     CAMPAIGNS,
@@ -196,7 +196,7 @@ def live_schema(live, api_key):
                 lambda slug: _set(aimed.query, "workspace", slug, aimed)))
         if case.meta and case.meta.generation.mode.is_positive and isinstance(case.body, dict):
             strategy = strategy.flatmap(lambda aimed: st.booleans().map(
-                lambda steer: _steer(aimed) if steer else aimed))
+                lambda steer: strategies.steer(aimed, SLUG) if steer else aimed))
         return strategy
 
     return schema
@@ -206,16 +206,6 @@ def live_schema(live, api_key):
 
 def _set(mapping, name, value, case):
     mapping[name] = value
-    return case
-
-
-def _steer(case):
-    body = case.body
-    if "workspace_slug" in body:
-        body["workspace_slug"] = SLUG
-    settings = body.get("settings")
-    if isinstance(settings, dict) and "timezone" in settings:
-        settings["timezone"] = "Europe/Paris"
     return case
 
 
