@@ -20,6 +20,7 @@ Guarantees (README, "Delivery guarantees"):
 """
 import datetime as dt
 import logging
+import random
 import secrets
 import threading
 import time
@@ -143,7 +144,9 @@ class Dispatcher:
                 .where((Campaign.status == ACTIVE) & Lead.status.in_(OPEN_LEAD_STATUSES)
                        & (Lead.next_send_at <= now))
                 .tuples())
-        return [campaign_id for (campaign_id,) in rows]
+        ids = [campaign_id for (campaign_id,) in rows]
+        random.shuffle(ids)
+        return ids
 
     def claim(self, campaign_id, now):
         """Claim up to a batch of due leads of one campaign, within window and limit.

@@ -1,3 +1,4 @@
+from app import database
 from tests.sending.conftest import campaign, leads_of
 
 TWO_STEPS = [
@@ -35,3 +36,14 @@ def test_follow_up_is_threaded_after_its_delay(api, launch, dispatcher, smtp_ser
     assert second["In-Reply-To"] == first["Message-ID"]
     assert first["Message-ID"] in second["References"]
     assert campaign(api, campaign_id)["status"] == "completed"
+
+
+def test_each_pass_walks_the_due_campaigns_in_its_own_order(launch, dispatcher, frozen):
+    """Dispatchers running at once would otherwise all start on the same campaign and
+    queue on its row lock (its counters) for every mail."""
+    ids = {launch(leads=[{"email": f"lead{i}@example.com"}], sequence=TWO_STEPS[:1])
+           for i in range(5)}
+    with database.connection():
+        orders = [dispatcher.due_campaigns(frozen.now()) for _ in range(30)]
+    assert all(sorted(order) == sorted(ids) for order in orders)
+    assert len({order[0] for order in orders}) > 1
