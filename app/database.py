@@ -9,7 +9,7 @@ import time
 from contextlib import contextmanager
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from peewee import DatabaseProxy, PostgresqlDatabase, SqliteDatabase, Value
+from peewee import DatabaseProxy, PostgresqlDatabase, SqliteDatabase, Value, __exception_wrapper__
 from playhouse.db_url import connect as connect_url
 from playhouse.db_url import parse as parse_url
 from playhouse.pool import PooledPostgresqlDatabase
@@ -188,11 +188,11 @@ def slot(name):
     return Value(_SLOT + name, converter=False)
 
 
-def statement(name, build, **values):
-    """Run a hot-path statement whose SQL peewee builds once per database.
+def bound(name, build, **values):
+    """(sql, params) of a hot-path statement whose SQL peewee builds once per database.
 
     ``build()`` makes the query with ``slot(name)`` where each call's values go; every
-    other parameter is a constant of the query. Returns the cursor.
+    other parameter is a constant of the query.
     """
     sql = compiled(name, build)
     key = (name, id(db.obj))
@@ -201,4 +201,24 @@ def statement(name, build, **values):
         order = _orders[key] = [
             (True, p[len(_SLOT):]) if isinstance(p, str) and p.startswith(_SLOT) else (False, p)
             for p in build().sql()[1]]
-    return db.execute_sql(sql, [values[p] if named else p for named, p in order])
+    return sql, [values[p] if named else p for named, p in order]
+
+
+def statement(name, build, **values):
+    """Run a hot-path statement (see ``bound``). Returns the cursor."""
+    return db.execute_sql(*bound(name, build, **values))
+
+
+def run_together(*statements):
+    """Postgres: run (sql, params) statements in one round trip and one transaction;
+    returns each one's (rows, rowcount), rows None for a statement that returns none.
+
+    They go in a pipeline (psycopg's pipeline mode) with a single Sync, so outside a
+    transaction they commit or fail together, each still a prepared statement. Under
+    READ COMMITTED each statement takes a new snapshot: it sees what committed while
+    an earlier one waited for a lock.
+    """
+    with __exception_wrapper__, db.connection().pipeline():
+        cursors = [db.execute_sql(sql, params) for sql, params in statements]
+    return [(cursor.fetchall() if cursor.description else None, cursor.rowcount)
+            for cursor in cursors]

@@ -31,7 +31,7 @@ def test_memory_databases_are_refused():
 
 # ---- the Postgres pool: a ping only for connections that rested ------------------------
 
-postgres_only = pytest.mark.skipif(not ON_POSTGRES, reason="the pool is Postgres' "
+postgres_only = pytest.mark.skipif(not ON_POSTGRES, reason="Postgres only "
                                    "(set TEST_DATABASE_URL)")
 
 
@@ -136,3 +136,46 @@ def test_json_columns_read_back_what_was_written(value):
     field = JSONField()
 
     assert field.python_value(field.db_value(value)) == value
+
+
+# ---- statements run together (Postgres) -------------------------------------------------
+
+@pytest.fixture
+def scratch(app):
+    with database.connection():
+        database.db.execute_sql("CREATE TEMP TABLE scratch (n integer PRIMARY KEY)")
+        yield
+        database.db.execute_sql("DROP TABLE scratch")
+
+
+def scratch_rows():
+    return [n for (n,) in database.db.execute_sql("SELECT n FROM scratch ORDER BY n")]
+
+
+@postgres_only
+def test_statements_run_together_give_each_result(scratch):
+    results = database.run_together(
+        ("INSERT INTO scratch VALUES (%s), (%s)", [1, 2]),
+        ("UPDATE scratch SET n = n + 10 WHERE n > %s RETURNING n", [1]),
+        ("SELECT count(*), %s FROM scratch", ["50% off"]))
+    assert results == [(None, 2), ([(12,)], 1), ([(2, "50% off")], 1)]
+    assert scratch_rows() == [1, 12]
+
+
+@postgres_only
+def test_statements_run_together_commit_together_or_not_at_all(scratch):
+    from peewee import IntegrityError
+    with pytest.raises(IntegrityError):
+        database.run_together(("INSERT INTO scratch VALUES (%s)", [1]),
+                              ("INSERT INTO scratch VALUES (%s)", [1]))
+    assert scratch_rows() == []  # the first insert went with the second
+    assert not database.db.in_transaction()
+    database.run_together(("INSERT INTO scratch VALUES (%s)", [3]))
+    assert scratch_rows() == [3]
+
+
+@postgres_only
+def test_statements_run_together_share_one_transaction(scratch):
+    (first, _), (second, _) = database.run_together(("SELECT pg_current_xact_id()", []),
+                                                    ("SELECT pg_current_xact_id()", []))
+    assert first == second

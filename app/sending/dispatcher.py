@@ -29,7 +29,16 @@ from dataclasses import dataclass, field
 from peewee import JOIN, fn
 
 from app import clock
-from app.database import connection, is_postgres, run, skip_locked, slot, statement, transaction
+from app.database import (
+    connection,
+    is_postgres,
+    run,
+    run_together,
+    skip_locked,
+    slot,
+    statement,
+    transaction,
+)
 from app.models import (
     ACTIVE,
     CLAIMED,
@@ -315,16 +324,7 @@ class Dispatcher:
         # the next claim's lead usually is, and checking it is one row, not the campaign.
         open_lead = following.lead.id if following else None
         if is_postgres():
-            if due is not None:  # one statement, its own commit: nothing to complete
-                in_time, _, started = _sent_in_time(claim, subject, now, due, start)
-            else:
-                with transaction():
-                    in_time, completed, started = _sent_in_time(claim, subject, now, due,
-                                                                start)
-                    if completed:
-                        # After the counter's row lock: sees every other lead's end.
-                        outcomes.maybe_complete(claim.campaign_id, now, unless_open=open_lead,
-                                                holding_lock=True)
+            in_time, started = _sent_in_time(claim, subject, now, due, start, open_lead)
         else:
             with transaction():
                 in_time = statement("dispatch.sent", _sent_query, message=claim.message_pk,
@@ -475,7 +475,7 @@ _OPEN = ", ".join(f"'{status}'" for status in OPEN_LEAD_STATUSES)
 # Postgres: the message marked sent, the campaign's count and the lead's next step in
 # one statement, and the next claim's claimed -> sending (as _start_query) with them.
 # The lead and the counter move only when the message did. Returns one row: whether the
-# message moved, the lead's status after, and whether the next claim started.
+# message moved and whether the next claim started.
 _SENT_PG = f"""
 WITH m AS (
   UPDATE message SET status = '{SENT}', sent_at = %(now)s, subject = %(subject)s
@@ -489,32 +489,42 @@ l AS (
     status = CASE WHEN status IN ({_OPEN}) THEN %(status)s ELSE status END,
     next_send_at = CASE WHEN status IN ({_OPEN}) THEN %(due)s ELSE next_send_at END,
     finished_at = CASE WHEN status IN ({_OPEN}) THEN %(finished)s ELSE finished_at END
-  WHERE id = %(lead)s AND EXISTS (SELECT 1 FROM m)
-  RETURNING status),
+  WHERE id = %(lead)s AND EXISTS (SELECT 1 FROM m)),
 s AS (
   UPDATE message SET status = '{SENDING}', claimed_until = %(next_until)s
   WHERE id = %(next_message)s AND claim_token = %(next_token)s AND status = '{CLAIMED}'
     AND EXISTS (SELECT 1 FROM campaign
                 WHERE id = %(next_campaign)s AND status = '{ACTIVE}')
   RETURNING 1)
-SELECT EXISTS (SELECT 1 FROM m), (SELECT status FROM l), EXISTS (SELECT 1 FROM s)
+SELECT EXISTS (SELECT 1 FROM m), EXISTS (SELECT 1 FROM s)
 """
 _NO_START = {"campaign": None, "message": None, "token": None, "until": None}
 
 
-def _sent_in_time(claim, subject, now, due, start):
+def _sent_in_time(claim, subject, now, due, start, open_lead):
     """Record a sent message still ``sending`` (Postgres), and start the next claim
-    (``start``: _start_values, or None). Returns (in time, lead completed, started): not
-    in time when the reaper got there first; started is None without a next claim."""
+    (``start``: _start_values, or None). Returns (in time, started): not in time when
+    the reaper got there first; started is None without a next claim.
+
+    One round trip and one commit. When the lead completes, the campaign's completion
+    check goes with it as a second statement: the first holds the campaign's row lock
+    (its counter), and the second's new snapshot sees every other lead's end (see
+    outcomes.maybe_complete). It is a no-op when the message did not move.
+    """
     done = due is None
     following = start or _NO_START
-    (moved, status, started), = run(_SENT_PG, {
+    sent = (_SENT_PG, {
         "now": now, "subject": subject, "message": claim.message_pk, "token": claim.token,
         "campaign": claim.campaign_id, "step": claim.step, "lead": claim.lead.id,
         "status": LEAD_COMPLETED if done else IN_PROGRESS, "due": due,
         "finished": now if done else None,
         **{f"next_{key}": value for key, value in following.items()}})
-    return moved, moved and status == LEAD_COMPLETED, started if start else None
+    if done:
+        [(moved, started)], _ = run_together(
+            sent, outcomes.completion(claim.campaign_id, now, unless_open=open_lead))[0]
+    else:
+        (moved, started), = run(*sent)
+    return moved, started if start else None
 
 
 def _seconds(n):

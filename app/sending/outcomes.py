@@ -5,10 +5,10 @@ Counters on the campaign move in the same transaction as the lead, and only when
 lead's own marker flips (``opened_at`` from NULL, say), so stats count leads, not events.
 Callers hold a transaction.
 """
-from peewee import fn
+from peewee import Select, Value, fn
 
 from app import clock
-from app.database import is_postgres, locked, slot, statement
+from app.database import bound, db, is_postgres, locked, slot, statement
 from app.models import (
     ACTIVE,
     BOUNCED,
@@ -53,13 +53,12 @@ def finish(lead, status, now, *, error=None, from_statuses=OPEN_LEAD_STATUSES):
     return bool(moved)
 
 
-def maybe_complete(campaign_id, now=None, *, unless_open=None, holding_lock=False):
+def maybe_complete(campaign_id, now=None, *, unless_open=None):
     """An active campaign whose every lead has ended becomes completed (with an event).
 
-    The check runs under the campaign's row lock (taken here unless the caller already
-    holds it, ``holding_lock``): two transactions ending the last two open leads would
-    otherwise each see the other's lead still open, uncommitted, and neither would
-    complete the campaign. With the lock the second check starts after the first
+    The check runs under the campaign's row lock, taken first: two transactions ending
+    the last two open leads would otherwise each see the other's lead still open,
+    uncommitted, and neither would complete the campaign. With the lock the second check starts after the first
     commit, as a new statement, and sees its end. SQLite serialises writers anyway.
 
     ``unless_open``: a lead of the campaign that is probably still open. When it is, the
@@ -67,8 +66,10 @@ def maybe_complete(campaign_id, now=None, *, unless_open=None, holding_lock=Fals
     through the campaign's leads. Its answer is the same either way.
     """
     now = now or clock.now()
-    if not holding_lock and is_postgres():
+    if is_postgres():
         locked(Campaign.select(Campaign.id).where(Campaign.id == campaign_id)).execute()
+        return bool(db.execute_sql(*completion(campaign_id, now, unless_open=unless_open))
+                    .rowcount)
     if unless_open is None:
         done = statement("maybe_complete", _complete_query, campaign=campaign_id,
                          now=now).rowcount
@@ -79,6 +80,24 @@ def maybe_complete(campaign_id, now=None, *, unless_open=None, holding_lock=Fals
         CampaignEvent.create(campaign=campaign_id, action="complete", from_status=ACTIVE,
                              to_status=COMPLETED, created_at=now)
     return bool(done)
+
+
+def completion(campaign_id, now, *, unless_open=None):
+    """Postgres: (sql, params) of maybe_complete's check, the completion and its event in
+    one statement; its rowcount is 1 when the campaign completed. Run it under the
+    campaign's row lock (see maybe_complete)."""
+    unless = unless_open is not None
+
+    def build():
+        done = _complete_query(unless=unless).returning(Campaign.id).cte("done")
+        event = Select((done,), (slot("event"), done.c.id, Value("complete"), Value(ACTIVE),
+                                 Value(COMPLETED), slot("now")))
+        return (CampaignEvent.insert_from(event, [
+            CampaignEvent.id, CampaignEvent.campaign, CampaignEvent.action,
+            CampaignEvent.from_status, CampaignEvent.to_status, CampaignEvent.created_at])
+            .with_cte(done))
+    return bound(f"complete.event.{unless}", build, campaign=campaign_id, now=now,
+                 lead=unless_open, event=CampaignEvent.id.default())
 
 
 def _complete_query(unless=False):

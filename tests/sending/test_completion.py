@@ -142,3 +142,49 @@ def test_the_last_two_leads_ending_at_once_still_complete_the_campaign(api, laun
     assert not errors, errors
     assert campaign(api, campaign_id)["status"] == "completed"
     assert events_of(campaign_id).count(COMPLETE) == 1
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="two writers at once need Postgres "
+                    "(SQLite serialises them)")
+def test_a_send_ending_the_last_lead_while_another_ends_still_completes(api, launch,
+                                                                       dispatcher):
+    """The dispatcher records its mail (the lead's last step) while another transaction
+    has just ended the campaign's other lead and holds the campaign's row lock, its own
+    check having seen the dispatcher's lead still open. The send's completion check
+    must run after that commit, with a snapshot that sees it."""
+    campaign_id = launch(leads=[{"email": "a@example.com"}, {"email": "b@example.com"}],
+                         sequence=ONE_STEP)
+    dispatcher.batch = 1  # one lead per claim: the other stays open meanwhile
+    checked, errors = threading.Event(), []
+
+    def end_the_other(recipient):
+        try:
+            with database.connection(), database.transaction():
+                other = Lead.get((Lead.campaign == campaign_id) & (Lead.email != recipient))
+                now = clock.now()
+                assert outcomes.finish(other, FAILED, now)
+                # Sees the dispatcher's lead open: its mail is not recorded yet.
+                assert not outcomes.maybe_complete(campaign_id, now)
+                checked.set()
+                time.sleep(0.5)  # the dispatcher records its mail now, and waits
+        except Exception as exc:  # noqa: BLE001 - reported by the test below
+            errors.append(exc)
+            checked.set()
+
+    send = dispatcher.mailer.send
+    other = []
+
+    def send_then_end_the_other(message, *, sender, recipient):
+        send(message, sender=sender, recipient=recipient)
+        if not other:
+            other.append(threading.Thread(target=end_the_other, args=(recipient,)))
+            other[0].start()
+            assert checked.wait(5)
+
+    dispatcher.mailer.send = send_then_end_the_other
+    assert dispatcher.run_once().sent == 1
+    other[0].join(10)
+
+    assert not errors, errors
+    assert campaign(api, campaign_id)["status"] == "completed"
+    assert events_of(campaign_id).count(COMPLETE) == 1
