@@ -1,11 +1,10 @@
 """Campaign use cases: list, create, read, update, delete and the /send state machine."""
 import copy
-import datetime as dt
 
 from peewee import JOIN, SQL, Tuple, fn
 
 from app import clock
-from app.database import compiled, locked, run, slot, statement, transaction
+from app.database import compiled, is_postgres, locked, run, slot, statement, transaction
 from app.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from app.models import (
     ACTIVE,
@@ -81,30 +80,34 @@ def _campaign_from_row(row):
     return campaign
 
 
-# The list's columns: everything a summary shows, nothing that needs decoding.
-SUMMARY_FIELDS = (Campaign.id, Campaign.name, Campaign.status, Campaign.goal,
-                  Campaign.sent_count, Campaign.opened_count, Campaign.replied_count,
-                  Campaign.clicked_count, Campaign.bounced_count, Campaign.unsubscribed_count,
-                  Campaign.created_at, Campaign.updated_at)
+def _utc_text(field):
+    """A timestamp column as the API writes it, ``2025-11-01T10:00:00Z``, formatted by
+    the database: parsing and formatting forty datetimes in Python was a sixth of a
+    list request. Same truncation to the second as ``isoformat(timespec="seconds")``."""
+    if is_postgres():
+        return fn.to_char(field, 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+    return fn.strftime("%Y-%m-%dT%H:%M:%SZ", field)
+
+
+def _summary_columns():
+    """The list's columns: everything a summary shows, nothing that needs decoding."""
+    return (Campaign.id, Campaign.name, Campaign.status, Campaign.goal,
+            Campaign.sent_count, Campaign.opened_count, Campaign.replied_count,
+            Campaign.clicked_count, Campaign.bounced_count, Campaign.unsubscribed_count,
+            _utc_text(Campaign.created_at), _utc_text(Campaign.updated_at))
 
 
 class CampaignSummary:
-    """A list row: the summary's attributes without a model instance's bookkeeping."""
+    """A list row: the summary's attributes without a model instance's bookkeeping.
+    Its timestamps are the API's text already (see _utc_text)."""
 
     __slots__ = ("id", "name", "status", "goal", "stats", "created_at", "updated_at")
 
     def __init__(self, row):
         (self.id, self.name, self.status, self.goal, sent, opened, replied, clicked,
-         bounced, unsubscribed, created_at, updated_at) = row[:12]
+         bounced, unsubscribed, self.created_at, self.updated_at) = row[:12]
         self.stats = {"sent": sent, "opened": opened, "replied": replied, "clicked": clicked,
                       "bounced": bounced, "unsubscribed": unsubscribed}
-        self.created_at = _datetime(created_at)
-        self.updated_at = _datetime(updated_at)
-
-
-def _datetime(value):
-    # SQLite hands back the stored text; Postgres a datetime.
-    return dt.datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
 def _workspace_page_header(tenant_id, workspace, starting_after):
@@ -138,10 +141,10 @@ def _page(tenant_id, workspace, status, starting_after, limit, offset):
             (Workspace.tenant == slot("tenant")) & (Workspace.slug == slot("workspace")))
         total = CampaignCount.select(fn.COALESCE(fn.SUM(CampaignCount.n), 0)).where(
             CampaignCount.workspace_id == workspace_id)
-        query = Campaign.select(*SUMMARY_FIELDS, total).where(Campaign.workspace == workspace_id)
+        query = Campaign.select(*_summary_columns(), total).where(Campaign.workspace == workspace_id)
         if status:
             total = total.where(CampaignCount.status == slot("status"))
-            query = (Campaign.select(*SUMMARY_FIELDS, total)
+            query = (Campaign.select(*_summary_columns(), total)
                      .where((Campaign.workspace == workspace_id)
                             & (Campaign.status == slot("status"))))
         if starting_after:

@@ -227,6 +227,24 @@ def test_equal_creation_times_are_ordered_newest_id_first(api, create_campaign):
     assert {item["created_at"] for item in response.json["data"]} == {"2025-11-01T10:00:00Z"}
 
 
+@pytest.mark.parametrize("at", [T0 + dt.timedelta(microseconds=999_999),
+                                T0 + dt.timedelta(seconds=59, microseconds=1),
+                                dt.datetime(2024, 2, 29, 23, 59, 59, 500_000)])
+def test_listed_timestamps_read_as_the_campaigns_own(api, create_campaign, at):
+    """The list's timestamps are formatted by the database, the campaign's in Python:
+    the same text, cut (not rounded) to the second."""
+    clock.freeze(at)
+    created = create_campaign(name="stamped")
+    clock.freeze(at + dt.timedelta(days=1, microseconds=123))
+    assert api.patch(f"{BASE}/{created['id']}", json={"name": "renamed"}).status_code == 200
+
+    detail = api.get(f"{BASE}/{created['id']}").json["data"]
+    [listed] = api.get(list_url()).json["data"]
+    stamps = ("created_at", "updated_at")
+    assert {k: listed[k] for k in stamps} == {k: detail[k] for k in stamps}
+    assert listed["created_at"] == at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def test_equal_creation_times_page_without_gaps_or_repeats(api, create_campaign):
     clock.freeze(T0)
     created = [create_campaign(name=f"same{i}")["id"] for i in range(4)]

@@ -161,7 +161,9 @@ summary_rows = st.tuples(
     st.text(min_size=1, max_size=8), st.text(max_size=8),
     st.sampled_from(["draft", "active", "paused", "completed"]), st.text(max_size=8),
     *[st.integers(0, 2**40)] * 6,
-    *[st.datetimes(min_value=dt.datetime(2000, 1, 1)).map(str)] * 2)
+    # The timestamps as the database formats them for the list.
+    *[st.datetimes(min_value=dt.datetime(2000, 1, 1))
+      .map(lambda d: d.strftime("%Y-%m-%dT%H:%M:%SZ"))] * 2)
 
 
 @PROPERTY
