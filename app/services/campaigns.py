@@ -1,5 +1,6 @@
 """Campaign use cases: list, create, read, update, delete and the /send state machine."""
 import copy
+import datetime as dt
 
 from peewee import JOIN, SQL, Tuple, fn
 
@@ -81,12 +82,24 @@ def _campaign_from_row(row):
 
 
 def _utc_text(field):
-    """A timestamp column as the API writes it, ``2025-11-01T10:00:00Z``, formatted by
-    the database: parsing and formatting forty datetimes in Python was a sixth of a
-    list request. Same truncation to the second as ``isoformat(timespec="seconds")``."""
+    """A timestamp column on its way to the API's text, ``2025-11-01T10:00:00Z``: Postgres
+    formats it (to_char); SQLite hands back its stored text for ``_sqlite_utc_text``.
+    Parsing and formatting forty datetimes in Python was a sixth of a list request, and
+    SQLite's strftime() costs three times the slicing below."""
     if is_postgres():
         return fn.to_char(field, 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
-    return fn.strftime("%Y-%m-%dT%H:%M:%SZ", field)
+    return field
+
+
+def _sqlite_utc_text(text):
+    """``YYYY-MM-DD HH:MM:SS[.ffffff]`` (how SQLite keeps a naive UTC datetime) as
+    ``YYYY-MM-DDTHH:MM:SSZ``, cut to the second as ``isoformat(timespec="seconds")``."""
+    if (len(text) == 19 or (len(text) == 26 and text[19] == ".")) and text[10] in " T":
+        return f"{text[:10]}T{text[11:19]}Z"
+    stamp = dt.datetime.fromisoformat(text)  # any other shape (an offset...): the long way
+    if stamp.tzinfo is not None:
+        stamp = stamp.astimezone(dt.UTC).replace(tzinfo=None)
+    return stamp.isoformat(timespec="seconds") + "Z"
 
 
 def _summary_columns():
@@ -103,11 +116,14 @@ class CampaignSummary:
 
     __slots__ = ("id", "name", "status", "goal", "stats", "created_at", "updated_at")
 
-    def __init__(self, row):
+    def __init__(self, row, stamp=None):
         (self.id, self.name, self.status, self.goal, sent, opened, replied, clicked,
-         bounced, unsubscribed, self.created_at, self.updated_at) = row[:12]
+         bounced, unsubscribed, created_at, updated_at) = row[:12]
         self.stats = {"sent": sent, "opened": opened, "replied": replied, "clicked": clicked,
                       "bounced": bounced, "unsubscribed": unsubscribed}
+        if stamp is not None:
+            created_at, updated_at = stamp(created_at), stamp(updated_at)
+        self.created_at, self.updated_at = created_at, updated_at
 
 
 def _workspace_page_header(tenant_id, workspace, starting_after):
@@ -172,7 +188,8 @@ def list_campaigns(tenant, *, workspace, status=None, limit=20, offset=0, starti
     """
     rows = _page(tenant.id, workspace, status, starting_after, limit + 1, offset)
     if rows:
-        page = [CampaignSummary(row) for row in rows]
+        stamp = None if is_postgres() else _sqlite_utc_text
+        page = [CampaignSummary(row, stamp) for row in rows]
         return page[:limit], rows[0][-1], len(page) > limit
     header = _workspace_page_header(tenant.id, workspace, starting_after)
     if not header:
