@@ -474,22 +474,27 @@ def _advance_query(next_step, sent):
 _OPEN = ", ".join(f"'{status}'" for status in OPEN_LEAD_STATUSES)
 # Postgres: the message marked sent, the campaign's count and the lead's next step in
 # one statement, and the next claim's claimed -> sending (as _start_query) with them.
-# The lead and the counter move only when the message did. Returns one row: whether the
-# message moved and whether the next claim started.
+# The lead moves only when the message did, and the counter only when the lead did.
+# Returns one row: whether the message moved, and whether the next claim started.
+# Lock order: the campaign's update reads l, so the lead is locked before the campaign
+# (Postgres runs WITH sub-statements in no set order; a data dependency sets one). Every
+# path that records what a lead did (an open, a reply) goes lead, then campaign counter:
+# the same order, so a send and an open of the same lead cannot deadlock.
 _SENT_PG = f"""
 WITH m AS (
   UPDATE message SET status = '{SENT}', sent_at = %(now)s, subject = %(subject)s
   WHERE id = %(message)s AND claim_token = %(token)s AND status = '{SENDING}'
   RETURNING 1),
-c AS (
-  UPDATE campaign SET sent_count = sent_count + 1
-  WHERE id = %(campaign)s AND EXISTS (SELECT 1 FROM m)),
 l AS (
   UPDATE lead SET current_step = %(step)s, attempts = 0, last_sent_at = %(now)s,
     status = CASE WHEN status IN ({_OPEN}) THEN %(status)s ELSE status END,
     next_send_at = CASE WHEN status IN ({_OPEN}) THEN %(due)s ELSE next_send_at END,
     finished_at = CASE WHEN status IN ({_OPEN}) THEN %(finished)s ELSE finished_at END
-  WHERE id = %(lead)s AND EXISTS (SELECT 1 FROM m)),
+  WHERE id = %(lead)s AND EXISTS (SELECT 1 FROM m)
+  RETURNING 1),
+c AS (
+  UPDATE campaign SET sent_count = sent_count + 1
+  WHERE id = %(campaign)s AND EXISTS (SELECT 1 FROM l)),
 s AS (
   UPDATE message SET status = '{SENDING}', claimed_until = %(next_until)s
   WHERE id = %(next_message)s AND claim_token = %(next_token)s AND status = '{CLAIMED}'

@@ -188,3 +188,55 @@ def test_a_send_ending_the_last_lead_while_another_ends_still_completes(api, lau
     assert not errors, errors
     assert campaign(api, campaign_id)["status"] == "completed"
     assert events_of(campaign_id).count(COMPLETE) == 1
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="two writers at once need Postgres "
+                    "(SQLite serialises them)")
+def test_an_open_recorded_while_the_lead_is_sent_its_next_step_waits_no_deadlock(
+        api, launch, dispatcher, frozen, monkeypatch):
+    """An open locks the lead, then its campaign's counter. The send of that lead's
+    next step must lock them in the same order: the other way round each would hold
+    what the other waits for, and Postgres would abort one of them."""
+    campaign_id = launch(leads=[{"email": "a@example.com"}], sequence=TWO_STEPS)
+    assert dispatcher.run_once().sent == 1
+    frozen.advance(days=1)
+    opening, errors = threading.Event(), []
+    bump = outcomes.bump
+
+    def slow_bump(*args, **kwargs):
+        if threading.current_thread().name == "open":
+            time.sleep(0.5)  # holding the lead: the send's statement starts meanwhile
+        return bump(*args, **kwargs)
+
+    monkeypatch.setattr(outcomes, "bump", slow_bump)
+
+    def record_open(lead_id):
+        try:
+            with database.connection(), database.transaction():
+                lead = Lead.get_by_id(lead_id)
+                opening.set()
+                outcomes.record_open(lead, frozen.now())
+        except Exception as exc:  # noqa: BLE001 - reported by the test below
+            errors.append(exc)
+            opening.set()
+
+    send = dispatcher.mailer.send
+    opener = []
+
+    def send_while_opening(message, *, sender, recipient):
+        send(message, sender=sender, recipient=recipient)
+        with database.connection():
+            lead_id = Lead.get(Lead.email == recipient).id
+        opener.append(threading.Thread(target=record_open, args=(lead_id,), name="open"))
+        opener[0].start()
+        assert opening.wait(5)
+        time.sleep(0.1)  # the open holds the lead's row lock by now
+
+    dispatcher.mailer.send = send_while_opening
+    assert dispatcher.run_once().sent == 1
+    opener[0].join(10)
+
+    assert not errors, errors
+    detail = campaign(api, campaign_id)
+    assert (detail["stats"]["sent"], detail["stats"]["opened"]) == (2, 1)
+    assert detail["status"] == "completed"
