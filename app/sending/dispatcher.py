@@ -180,9 +180,13 @@ class Dispatcher:
             room = min(settings["daily_limit"] - used, self.batch)
             if room <= 0:
                 return [], 0
-            leads = list(Lead.select().where(
+            # A lead another transaction holds (an open or a reply being recorded, which
+            # then waits for this campaign's row) is passed by until the next pass:
+            # waiting for it here, holding the campaign, would deadlock with it.
+            leads = list(skip_locked(Lead.select().where(
                 (Lead.campaign == campaign.id) & Lead.status.in_(OPEN_LEAD_STATUSES)
-                & (Lead.next_send_at <= now)).order_by(Lead.next_send_at, Lead.id).limit(room))
+                & (Lead.next_send_at <= now)).order_by(Lead.next_send_at, Lead.id)
+                .limit(room)))
             suppressed = dict(Suppression.select(Suppression.email, Suppression.reason)
                               .where((Suppression.workspace == campaign.workspace_id)
                                      & Suppression.email.in_([lead.email for lead in leads]))

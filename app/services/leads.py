@@ -72,7 +72,10 @@ def list_leads(tenant, campaign_id, *, status=None, limit=20, offset=0):
 def delete_lead(tenant, campaign_id, lead_id):
     """Remove a lead: nothing more is sent to it (an unsent claim goes with the row)."""
     with transaction():
-        campaign = get_campaign(tenant, campaign_id, for_update=True)
+        # Not locked here: the lead goes first, then maybe_complete locks the campaign,
+        # the order every path keeps (holding the campaign while waiting for a lead that
+        # an open is being recorded on, which then waits for the campaign, deadlocks).
+        campaign = get_campaign(tenant, campaign_id)
         deleted = Lead.delete().where((Lead.id == lead_id) & (Lead.campaign == campaign)).execute()
         if not deleted:
             raise NotFound(f"No lead '{lead_id}' in this campaign.", code="lead_not_found",

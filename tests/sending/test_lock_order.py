@@ -1,0 +1,113 @@
+"""Row locks taken in one order on every path: the lead, then its campaign.
+
+An open, a click or a reply locks the lead, then its campaign's counter. A send and a
+claim touch the same two rows; taken the other way round, each transaction would hold
+what the other waits for, and Postgres would abort one of them (a lost open, a send
+recorded as unconfirmed). Each test holds a lead the way an open does and runs the
+dispatcher meanwhile.
+"""
+import threading
+import time
+
+import pytest
+
+from app import database
+from app.models import Lead
+from app.sending import outcomes
+from tests.conftest import ON_POSTGRES
+from tests.sending.conftest import campaign
+
+pytestmark = pytest.mark.skipif(not ON_POSTGRES, reason="row locks are Postgres' "
+                                "(SQLite serialises writers)")
+
+TWO_STEPS = [{"subject": "Hello {{firstName}}", "body": "Hi"},
+             {"subject": "", "body": "Again", "delay": 1, "delay_unit": "days"}]
+
+
+class Opening:
+    """An open of one lead in another thread: it locks the lead, waits ``hold`` seconds
+    (the dispatcher runs meanwhile), then counts the open on the campaign."""
+
+    def __init__(self, monkeypatch, now, hold=0.5):
+        self.now, self.errors, self.locked = now, [], threading.Event()
+        self.thread = None
+        bump = outcomes.bump
+
+        def slow_bump(*args, **kwargs):
+            if threading.current_thread().name == "open":
+                time.sleep(hold)
+            return bump(*args, **kwargs)
+
+        monkeypatch.setattr(outcomes, "bump", slow_bump)
+
+    def start(self, email):
+        self.thread = threading.Thread(target=self._run, args=(email,), name="open")
+        self.thread.start()
+        assert self.locked.wait(5)
+        time.sleep(0.1)  # the lead's row lock is held by now
+
+    def _run(self, email):
+        try:
+            with database.connection(), database.transaction():
+                lead = Lead.get(Lead.email == email)
+                self.locked.set()
+                outcomes.record_open(lead, self.now)
+        except Exception as exc:  # noqa: BLE001 - reported by the test
+            self.errors.append(exc)
+            self.locked.set()
+
+    def join(self):
+        self.thread.join(10)
+        assert not self.errors, self.errors
+
+
+def test_the_send_of_a_leads_next_step_during_its_open(api, launch, dispatcher, frozen,
+                                                       monkeypatch):
+    campaign_id = launch(leads=[{"email": "a@example.com"}], sequence=TWO_STEPS)
+    assert dispatcher.run_once().sent == 1
+    frozen.advance(days=1)
+    opening = Opening(monkeypatch, frozen.now())
+    send = dispatcher.mailer.send
+
+    def send_while_opening(message, *, sender, recipient):
+        send(message, sender=sender, recipient=recipient)
+        opening.start(recipient)  # the mail is out; its record comes next
+
+    dispatcher.mailer.send = send_while_opening
+    assert dispatcher.run_once().sent == 1
+    opening.join()
+    detail = campaign(api, campaign_id)
+    assert (detail["stats"]["sent"], detail["stats"]["opened"]) == (2, 1)
+    assert detail["status"] == "completed"
+
+
+def test_a_claim_during_an_open_of_a_due_lead_passes_that_lead_by(api, launch, dispatcher,
+                                                                   frozen, monkeypatch):
+    campaign_id = launch(leads=[{"email": "a@example.com"}, {"email": "b@example.com"}],
+                         sequence=TWO_STEPS)
+    assert dispatcher.run_once().sent == 2
+    frozen.advance(days=1)
+    opening = Opening(monkeypatch, frozen.now())
+    opening.start("a@example.com")
+    # The claim holds the campaign; it takes b and leaves a, whose row the open holds.
+    assert dispatcher.run_once().sent == 1
+    opening.join()
+    assert dispatcher.run_once().sent == 1  # a, once the open is recorded
+    detail = campaign(api, campaign_id)
+    assert (detail["stats"]["sent"], detail["stats"]["opened"]) == (4, 1)
+    assert detail["status"] == "completed"
+
+
+def test_a_lead_deleted_during_its_open(api, launch, dispatcher, frozen, monkeypatch):
+    campaign_id = launch(leads=[{"email": "a@example.com"}, {"email": "b@example.com"}],
+                         sequence=TWO_STEPS)
+    assert dispatcher.run_once().sent == 2
+    with database.connection():
+        lead_id = Lead.get(Lead.email == "a@example.com").id
+    opening = Opening(monkeypatch, frozen.now())
+    opening.start("a@example.com")
+    # Waits for the open's commit, then deletes.
+    response = api.delete(f"/api/v1/tenant/campaigns/{campaign_id}/leads/{lead_id}")
+    opening.join()
+    assert response.status_code == 200, response.json
+    assert campaign(api, campaign_id)["stats"]["opened"] == 1
