@@ -1,5 +1,6 @@
 """The URL map: every blueprint and its prefix, here and nowhere else."""
 from app.api.core import BEARER, Api, JSONProvider
+from app.api.headers_doc import ResponseHeadersPlugin, document_shared
 
 
 def init_app(app):
@@ -9,6 +10,7 @@ def init_app(app):
         "info": {"description": "Create email campaigns, give them steps and leads, "
                                 "launch them and watch them send."},
         "security": [{BEARER: []}],
+        "extra_plugins": [ResponseHeadersPlugin()],
     })
     api.spec.components.security_scheme(
         BEARER, {"type": "http", "scheme": "bearer",
@@ -28,4 +30,5 @@ def init_app(app):
     api.register_blueprint(inbound, url_prefix="/api/v1/inbound")
     api.register_blueprint(tracking, url_prefix="")
     api.register_blueprint(health, url_prefix="")
+    document_shared(api.spec)
     return api

@@ -174,3 +174,49 @@ def test_tenant_operations_document_429_and_503(document):
         for method, operation in item.items():
             if method in HTTP_METHODS and path.startswith("/api/v1/tenant/"):
                 assert {"429", "503"} <= set(operation["responses"]), (path, method)
+
+
+# ---- response headers ----------------------------------------------------------------
+
+OUR_HEADERS = ("X-Request-ID", "X-RateLimit-Limit", "X-RateLimit-Remaining",
+               "X-RateLimit-Reset", "Retry-After", "Idempotent-Replayed", "ETag")
+
+
+def documented_headers(document, path, method, status):
+    responses = document["paths"][path][method]["responses"]
+    response = resolve(document, responses.get(str(status), responses["default"]))
+    return {name: resolve(document, header)
+            for name, header in response.get("headers", {}).items()}
+
+
+def test_every_header_we_send_is_documented_for_its_response(api, client, create_campaign,
+                                                             document):
+    campaign_id = create_campaign()["id"]
+    body = {"workspace_slug": "acme-corp", "name": "Once"}
+    idempotent = {"Idempotency-Key": "headers-doc-1"}
+    exchanges = [
+        ("/api/v1/tenant/campaigns", "get", api.get(f"{BASE}?workspace=acme-corp")),
+        ("/api/v1/tenant/campaigns/{campaign_id}", "get", api.get(f"{BASE}/{campaign_id}")),
+        ("/api/v1/tenant/campaigns/{campaign_id}", "get", api.get(f"{BASE}/cmp_nope")),
+        ("/api/v1/tenant/campaigns", "post", api.post(BASE, json=body, headers=idempotent)),
+        ("/api/v1/tenant/campaigns", "post", api.post(BASE, json=body, headers=idempotent)),
+        ("/healthz", "get", client.get("/healthz")),
+    ]
+    assert exchanges[4][2].headers.get("Idempotent-Replayed") == "true"
+    for path, method, response in exchanges:
+        sent = {name for name in OUR_HEADERS if name in response.headers}
+        assert "X-Request-ID" in sent
+        documented = documented_headers(document, path, method, response.status_code)
+        assert sent <= set(documented), (path, method, response.status_code,
+                                          sent - set(documented))
+        for name in sent - {"ETag", "X-Request-ID"}:
+            kind = documented[name]["schema"]["type"]
+            value = response.headers[name]
+            assert (value.isdigit() if kind == "integer" else value == "true"), (name, value)
+
+
+def test_refusals_document_when_to_come_back(document):
+    for status, names in ((429, {"Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining",
+                                 "X-RateLimit-Reset"}), (503, {"Retry-After"})):
+        headers = documented_headers(document, "/api/v1/tenant/campaigns", "get", status)
+        assert names <= set(headers), status

@@ -1,0 +1,78 @@
+"""The response headers every client may read, written into the OpenAPI document.
+
+The hooks that set them (request ids, rate limits, idempotency, Retry-After) sit outside
+the views, so nothing documents them per route: this apispec plugin adds them to each
+operation's own responses, and ``document_shared`` to the shared error responses.
+"""
+from apispec import BasePlugin
+
+from app.api.idempotency import HEADER as IDEMPOTENCY_KEY
+from app.api.idempotency import REPLAYED
+from app.api.limits import LIMITED_PREFIX
+from app.api.requestlog import REQUEST_ID
+
+HEADERS = {
+    REQUEST_ID: {
+        "description": "This request's id: the one sent in X-Request-ID (letters, digits "
+                       "and ._:-, up to 128) or one made here. Quote it when asking "
+                       "about a request; it is on the request's log line.",
+        "schema": {"type": "string"}},
+    "X-RateLimit-Limit": {
+        "description": "On every answer under /api/v1/tenant/: requests this API key may "
+                       "make in the window of its tightest limit.",
+        "schema": {"type": "integer"}},
+    "X-RateLimit-Remaining": {
+        "description": "Requests left in that window, this one counted.",
+        "schema": {"type": "integer"}},
+    "X-RateLimit-Reset": {
+        "description": "When that window ends, in seconds since the Unix epoch.",
+        "schema": {"type": "integer"}},
+    "Retry-After": {
+        "description": "Seconds to wait before trying again.",
+        "schema": {"type": "integer"}},
+    REPLAYED: {
+        "description": "`true` when this is the stored answer to an earlier request with "
+                       "the same Idempotency-Key and body (nothing was done again).",
+        "schema": {"type": "string", "enum": ["true"]}},
+}
+RATE_LIMIT = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+# Shared error responses: which headers each carries besides the request id.
+SHARED = {"TOO_MANY_REQUESTS": ("Retry-After",),
+          "SERVICE_UNAVAILABLE": ("Retry-After",),
+          "CONFLICT": ("Retry-After",)}  # an Idempotency-Key still in use
+
+
+def _ref(name):
+    return {"$ref": f"#/components/headers/{name}"}
+
+
+def _add(response, names):
+    headers = response.setdefault("headers", {})
+    for name in names:
+        headers.setdefault(name, _ref(name))
+
+
+class ResponseHeadersPlugin(BasePlugin):
+    def init_spec(self, spec):
+        for name, header in HEADERS.items():
+            spec.components.header(name, header)
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        """The request id on every response of ours; rate-limit headers on those of a
+        rate-limited route; Idempotent-Replayed where an Idempotency-Key is taken."""
+        limited = (path or "").startswith(LIMITED_PREFIX)
+        for operation in (operations or {}).values():
+            replayable = any(p.get("name") == IDEMPOTENCY_KEY
+                             for p in operation.get("parameters", ()) if isinstance(p, dict))
+            for response in operation.get("responses", {}).values():
+                if not isinstance(response, dict) or "$ref" in response:
+                    continue  # a shared response: see document_shared
+                _add(response, (REQUEST_ID, *(RATE_LIMIT if limited else ()),
+                                *((REPLAYED,) if replayable else ())))
+
+
+def document_shared(spec):
+    """The shared error responses: the request id, the rate-limit headers (they serve
+    the tenant routes and others alike, and say so), and what each one adds."""
+    for name, response in spec.components.responses.items():
+        _add(response, (REQUEST_ID, *RATE_LIMIT, *SHARED.get(name, ())))
