@@ -24,6 +24,9 @@ class Config:
         self.DATABASE_URL = env("DATABASE_URL") or f"sqlite:///{VAR / 'campaigns.db'}"
         # The default only suits a laptop; production sets its own (see README).
         self.SECRET_KEY = env("SECRET_KEY") or "dev-only-secret-change-me"
+        # Earlier SECRET_KEYs, comma-separated: links signed with them still work.
+        self.SECRET_KEY_FALLBACKS = [k.strip() for k in (env("SECRET_KEY_FALLBACKS") or "")
+                                     .split(",") if k.strip()]
         self.BASE_URL = (env("BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
         self.MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 1024 * 1024)
         self.LOG_LEVEL = env("LOG_LEVEL") or "INFO"

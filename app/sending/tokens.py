@@ -1,4 +1,9 @@
-"""Signed tokens for tracking links (itsdangerous): tamper with one and it reads as None."""
+"""Signed tokens for tracking links (itsdangerous): tamper with one and it reads as None.
+
+``secret`` is one key, or a tuple of keys oldest first (SECRET_KEY_FALLBACKS, then
+SECRET_KEY): itsdangerous signs with the last and accepts any, so links already sent
+keep working after the key is rotated.
+"""
 from functools import lru_cache
 
 from itsdangerous import BadData, URLSafeSerializer
@@ -9,7 +14,8 @@ _SALTS = {"open": "campaigns.open", "click": "campaigns.click", "unsubscribe": "
 @lru_cache(maxsize=64)
 def _serializer(secret, kind):
     # Built once per (secret, kind): a serializer holds no per-token state.
-    return URLSafeSerializer(secret, salt=_SALTS[kind])
+    return URLSafeSerializer(list(secret) if isinstance(secret, tuple) else secret,
+                             salt=_SALTS[kind])
 
 
 def sign(secret, kind, payload):

@@ -286,3 +286,36 @@ def test_altered_unsubscribe_token_is_404_and_changes_nothing(api, client, sent,
     assert client.post(altered(link(GRACE, "/u/"))).status_code == 404
     assert lead_of(api, campaign_id, GRACE)["status"] == "in_progress"
     assert stats(api, campaign_id)["unsubscribed"] == 0
+
+
+# ---- rotating SECRET_KEY ---------------------------------------------------------------
+
+def rotate(app, *, keep_old):
+    old = app.config["SECRET_KEY"]
+    app.config["SECRET_KEY"] = "the-new-secret"
+    app.config["SECRET_KEY_FALLBACKS"] = [old] if keep_old else []
+
+
+def test_links_sent_before_a_key_rotation_still_work_with_the_old_key_kept(
+        api, app, client, sent, link):
+    campaign_id = sent()
+    unsubscribe, pixel = link(GRACE, "/u/"), link(GRACE, "/t/o/")
+    rotate(app, keep_old=True)
+    assert client.get(pixel).status_code == 200
+    assert client.get(unsubscribe).status_code == 200
+    assert stats(api, campaign_id)["opened"] == 1
+    assert lead_of(api, campaign_id, GRACE)["status"] == "unsubscribed"
+
+
+def test_links_signed_with_a_key_no_longer_kept_are_refused(api, app, client, sent, link):
+    campaign_id = sent()
+    unsubscribe = link(GRACE, "/u/")
+    rotate(app, keep_old=False)
+    assert client.get(unsubscribe).status_code == 404
+    assert lead_of(api, campaign_id, GRACE)["status"] != "unsubscribed"
+
+
+def test_new_links_are_signed_with_the_new_key():
+    token = tokens.sign(("old", "new"), "open", "msg_1")
+    assert tokens.read("new", "open", token) == "msg_1"
+    assert tokens.read("old", "open", token) is None

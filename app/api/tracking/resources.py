@@ -20,7 +20,9 @@ NO_STORE = {"Cache-Control": "no-store, max-age=0"}
 
 
 def _secret():
-    return current_app.config["SECRET_KEY"]
+    """Every key a link may be signed with, oldest first (see app.sending.tokens)."""
+    config = current_app.config
+    return (*config.get("SECRET_KEY_FALLBACKS", ()), config["SECRET_KEY"])
 
 
 @blp.route("/t/o/<string:token>.gif")
