@@ -1,4 +1,5 @@
 """flask db / tenants / workspaces / keys commands (operator tools; secrets shown once)."""
+import logging
 import sys
 
 import click
@@ -67,7 +68,7 @@ def db_generate(name):
 
 @db_cli.command("purge")
 def db_purge():
-    """Delete idempotency records past their 24 hours (run it daily, from cron)."""
+    """Delete idempotency records past their 24 hours (a running dispatcher does it hourly)."""
     from app.services import idempotency
     with connection():
         removed = idempotency.purge_expired()
@@ -196,7 +197,21 @@ def dispatcher_run(once, interval):
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     click.echo(f"dispatcher running (backend={current_app.config['MAIL_BACKEND']})", err=True)
-    dispatcher.run_forever(interval=interval or current_app.config["DISPATCH_INTERVAL"])
+    dispatcher.run_forever(interval=interval or current_app.config["DISPATCH_INTERVAL"],
+                           chores=dispatcher_chores())
+
+
+def dispatcher_chores():
+    """Housekeeping a running dispatcher does between passes: expired idempotency
+    records go every hour (what `db purge` does), so nothing needs a cron job."""
+    from app.services import idempotency
+
+    def purge_idempotency_records():
+        removed = idempotency.purge_expired()
+        if removed:
+            logging.getLogger("app.dispatcher").info("purged %d idempotency records",
+                                                     removed)
+    return [(3600.0, purge_idempotency_records)]
 
 
 def init_app(app):

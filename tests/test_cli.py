@@ -244,7 +244,7 @@ def test_tenants_create_works_right_after_db_upgrade(fresh_cli):
     assert SECRET.match(last_line(result))
 
 
-def test_db_purge_deletes_only_idempotency_records_past_24_hours(cli):
+def old_and_fresh_idempotency_records():
     import datetime as dt
 
     from app import clock
@@ -254,8 +254,38 @@ def test_db_purge_deletes_only_idempotency_records_past_24_hours(cli):
         for key, age in (("old", dt.timedelta(hours=25)), ("fresh", dt.timedelta(hours=23))):
             IdempotencyRecord.create(scope="ten_x", key=key, fingerprint="f", status=201,
                                      body="{}", created_at=now - age)
+
+
+def test_db_purge_deletes_only_idempotency_records_past_24_hours(cli):
+    from app.models import IdempotencyRecord
+    old_and_fresh_idempotency_records()
     result = cli("db", "purge")
     assert result.exit_code == 0, result.output
     assert "purged: 1" in result.output
+    with database.connection():
+        assert [r.key for r in IdempotencyRecord.select()] == ["fresh"]
+
+
+def test_a_running_dispatcher_purges_expired_idempotency_records(app):
+    """Between passes, without a cron job: `dispatcher run` gives run_forever the purge."""
+    from app.cli import dispatcher_chores
+    from app.models import IdempotencyRecord
+    from app.sending.dispatcher import Dispatcher
+    old_and_fresh_idempotency_records()
+    dispatcher = Dispatcher.from_config({**app.config, "MAIL_BACKEND": "file"})
+    ran = []
+
+    def then_stop(chore):
+        def run():
+            chore()
+            ran.append(chore.__name__)
+            dispatcher.stop()
+        run.__name__ = chore.__name__
+        return run
+
+    chores = [(every, then_stop(chore)) for every, chore in dispatcher_chores()]
+    with app.app_context():
+        dispatcher.run_forever(interval=0.01, chores=chores)
+    assert ran == ["purge_idempotency_records"]
     with database.connection():
         assert [r.key for r in IdempotencyRecord.select()] == ["fresh"]

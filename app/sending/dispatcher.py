@@ -131,7 +131,11 @@ class Dispatcher:
                 self.mailer.close()
         return summary
 
-    def run_forever(self, *, interval=5.0):
+    def run_forever(self, *, interval=5.0, chores=()):
+        """Passes every ``interval`` seconds until stopped. ``chores``: (seconds, function)
+        pairs, each function run (with a connection) at start and then every so many
+        seconds between passes, housekeeping such as purging expired records."""
+        due = [0.0] * len(chores)
         while not self.stopping.is_set():
             started = time.monotonic()
             try:
@@ -140,6 +144,14 @@ class Dispatcher:
                     log.info("dispatch pass: %s", summary)
             except Exception:  # keep the worker alive; the next pass retries
                 log.exception("dispatch pass failed")
+            for i, (every, chore) in enumerate(chores):
+                if time.monotonic() >= due[i]:
+                    due[i] = time.monotonic() + every
+                    try:
+                        with connection():
+                            chore()
+                    except Exception:  # noqa: BLE001 - a chore's failure stops no mail
+                        log.exception("dispatcher chore %s failed", chore.__name__)
             self.stopping.wait(max(0.0, interval - (time.monotonic() - started)))
 
     def stop(self):
