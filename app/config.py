@@ -54,7 +54,9 @@ class Config:
         self.OPENAPI_URL_PREFIX = "/api/v1"
         self.OPENAPI_JSON_PATH = "openapi.json"
         self.OPENAPI_SWAGGER_UI_PATH = "docs"
-        self.OPENAPI_SWAGGER_UI_URL = "https://cdn.jsdelivr.net/npm/swagger-ui-dist/"
+        # Swagger UI's files are served from here (swagger-ui-bundle), not from a CDN: the
+        # docs work offline and send no reader to a third party.
+        self.OPENAPI_SWAGGER_UI_URL = "/api/v1/docs/assets/"
         self.JSON_SORT_KEYS = False
         for key, value in overrides.items():
             setattr(self, key, value)

@@ -31,4 +31,13 @@ def init_app(app):
     api.register_blueprint(tracking, url_prefix="")
     api.register_blueprint(health, url_prefix="")
     document_shared(api.spec)
+    app.add_url_rule("/api/v1/docs/assets/<path:filename>", "swagger_ui_assets",
+                     swagger_ui_asset)
     return api
+
+
+def swagger_ui_asset(filename):
+    """Swagger UI's own files (OPENAPI_SWAGGER_UI_URL points here)."""
+    from flask import send_from_directory
+    from swagger_ui_bundle import swagger_ui_path
+    return send_from_directory(swagger_ui_path, filename, max_age=86400)

@@ -220,3 +220,25 @@ def test_refusals_document_when_to_come_back(document):
                                  "X-RateLimit-Reset"}), (503, {"Retry-After"})):
         headers = documented_headers(document, "/api/v1/tenant/campaigns", "get", status)
         assert names <= set(headers), status
+
+
+# ---- the interactive docs --------------------------------------------------------------
+
+def test_the_docs_page_loads_swagger_ui_from_this_server(client):
+    import re
+    page = client.get("/api/v1/docs")
+    assert page.status_code == 200
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.get_data(as_text=True))
+    assert len(assets) >= 2
+    for url in assets:
+        assert url.startswith("/api/v1/docs/assets/"), url  # no CDN: works offline
+        asset = client.get(url)
+        assert asset.status_code == 200 and asset.data, url
+        asset.close()
+
+
+@pytest.mark.parametrize("name", ["../../../app/config.py", "nope.js", "..%2f..%2fsetup.cfg"])
+def test_docs_assets_serve_nothing_else(client, name):
+    response = client.get(f"/api/v1/docs/assets/{name}")
+    assert response.status_code == 404
+    assert response.json["error"]["code"] == "not_found"
