@@ -20,3 +20,11 @@ def freeze(moment):
 
 def advance(**delta):
     freeze(now() + _dt.timedelta(**delta))
+
+
+def utc_text(moment):
+    """A naive UTC (or aware) datetime as the API writes it: ``2025-11-01T10:00:00Z``,
+    cut to the second."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(_dt.UTC).replace(tzinfo=None)
+    return moment.isoformat(timespec="seconds") + "Z"

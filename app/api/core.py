@@ -3,7 +3,6 @@
 Every error leaves through here as ``{"success": false, "error": {code, message, details}}``:
 our own AppErrors, webargs validation errors, Flask's HTTP errors and anything unexpected.
 """
-import datetime as dt
 import functools
 import hmac
 import http
@@ -27,6 +26,7 @@ from webargs.multidictproxy import MultiDictProxy
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException, InternalServerError, UnsupportedMediaType
 
+from app import clock
 from app.api import idempotency
 from app.database import discard_connection
 from app.errors import AppError, NotFound, Unauthorized
@@ -55,10 +55,10 @@ class Schema(ma.Schema):
         keeps marshmallow's default lookup reads the value straight off a dict or an
         object and calls its ``_serialize`` directly; a String, Integer or Boolean whose
         value already has the exact type, or a UTCDateTime given text, is left as it is
-        (what their ``_serialize`` returns). Anything else (a missing value, dump defaults, dotted attributes, an
-        object with ``__getitem__``, fields or schemas that override the lookup) goes
-        through ``Field.serialize`` as before. tests/api/test_fast_dump.py checks both
-        paths give the same result.
+        (what their ``_serialize`` returns). Anything else (a missing value, dump
+        defaults, dotted attributes, an object with ``__getitem__``, fields or schemas
+        that override the lookup) goes through ``Field.serialize`` as before.
+        tests/api/test_fast_dump.py checks both paths give the same result.
         """
         if many and obj is not None:
             return [self._serialize(item) for item in obj]
@@ -158,14 +158,12 @@ def _has_nul(value):
 
 class UTCDateTime(ma.fields.DateTime):
     """Naive UTC from the database, dumped as ``2025-11-01T10:00:00Z``. Text is taken to
-    be that already (the list's summaries have the database format it) and passes."""
+    be that already (the list's summaries come formatted) and passes."""
 
     def _serialize(self, value, attr, obj, **kwargs):
         if value is None or type(value) is str:
             return value
-        if value.tzinfo is not None:
-            value = value.astimezone(dt.UTC).replace(tzinfo=None)
-        return value.isoformat(timespec="seconds") + "Z"
+        return clock.utc_text(value)
 
 
 _PASS_THROUGH[UTCDateTime] = str  # text passes, as in its _serialize

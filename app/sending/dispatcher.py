@@ -527,10 +527,12 @@ def _sent_in_time(claim, subject, now, due, start, open_lead):
     (``start``: _start_values, or None). Returns (in time, started): not in time when
     the reaper got there first; started is None without a next claim.
 
-    One round trip and one commit. When the lead completes, the campaign's completion
+    One round trip and one commit. On the lead's last step, the campaign's completion
     check goes with it as a second statement: the first holds the campaign's row lock
     (its counter), and the second's new snapshot sees every other lead's end (see
-    outcomes.maybe_complete). It is a no-op when the message did not move.
+    outcomes.maybe_complete). When the message did not move, the first changed nothing
+    and took no lock; the check then only answers for the other leads' ends, which
+    their own checks answer for too.
     """
     done = due is None
     following = start or _NO_START

@@ -58,8 +58,9 @@ def maybe_complete(campaign_id, now=None, *, unless_open=None):
 
     The check runs under the campaign's row lock, taken first: two transactions ending
     the last two open leads would otherwise each see the other's lead still open,
-    uncommitted, and neither would complete the campaign. With the lock the second check starts after the first
-    commit, as a new statement, and sees its end. SQLite serialises writers anyway.
+    uncommitted, and neither would complete the campaign. With the lock the second
+    check starts after the first commit, as a new statement, and sees its end. SQLite
+    serialises writers anyway.
 
     ``unless_open``: a lead of the campaign that is probably still open. When it is, the
     campaign is not complete, and the check stops at that one row instead of looking
