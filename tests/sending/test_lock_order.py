@@ -34,7 +34,9 @@ class Opening:
         bump = outcomes.bump
 
         def slow_bump(*args, **kwargs):
+            # Called once the lead's opened_at is set: its row lock is held.
             if threading.current_thread().name == "open":
+                self.locked.set()
                 time.sleep(hold)
             return bump(*args, **kwargs)
 
@@ -44,13 +46,11 @@ class Opening:
         self.thread = threading.Thread(target=self._run, args=(email,), name="open")
         self.thread.start()
         assert self.locked.wait(5)
-        time.sleep(0.1)  # the lead's row lock is held by now
 
     def _run(self, email):
         try:
             with database.connection(), database.transaction():
                 lead = Lead.get(Lead.email == email)
-                self.locked.set()
                 outcomes.record_open(lead, self.now)
         except Exception as exc:  # noqa: BLE001 - reported by the test
             self.errors.append(exc)
