@@ -82,8 +82,9 @@ def make_database(url):
         query.setdefault("stale_timeout", "300")
         query.setdefault("timeout", "10")
         url = urlunsplit((scheme, parts.netloc, parts.path, urlencode(query), ""))
-        if parse_url(url).get("database"):
-            return RestedPool(**parse_url(url), prefer_psycopg3=True, autoconnect=False)
+        settings = parse_url(url)
+        if settings.get("database"):
+            return RestedPool(**settings, prefer_psycopg3=True, autoconnect=False)
     return connect_url(url, autoconnect=False)
 
 
@@ -168,11 +169,15 @@ def compiled(name, build):
     so the few queries every request makes keep their text; ``build()`` makes the
     query with sample values, and callers pass their own values in the same order.
     """
+    return _built(name, build)[0]
+
+
+def _built(name, build):
     key = (name, id(db.obj))
     hit = _compiled.get(key)
     if hit is None:
         hit = _compiled[key] = build().sql()
-    return hit[0]
+    return hit
 
 
 def run(sql, params):
@@ -194,13 +199,13 @@ def bound(name, build, **values):
     ``build()`` makes the query with ``slot(name)`` where each call's values go; every
     other parameter is a constant of the query.
     """
-    sql = compiled(name, build)
+    sql, params = _built(name, build)
     key = (name, id(db.obj))
     order = _orders.get(key)
     if order is None:
         order = _orders[key] = [
             (True, p[len(_SLOT):]) if isinstance(p, str) and p.startswith(_SLOT) else (False, p)
-            for p in build().sql()[1]]
+            for p in params]
     return sql, [values[p] if named else p for named, p in order]
 
 
