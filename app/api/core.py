@@ -4,7 +4,6 @@ Every error leaves through here as ``{"success": false, "error": {code, message,
 our own AppErrors, webargs validation errors, Flask's HTTP errors and anything unexpected.
 """
 import functools
-import hmac
 import http
 import json
 import logging
@@ -30,6 +29,7 @@ from app import clock
 from app.api import idempotency
 from app.database import discard_connection
 from app.errors import AppError, NotFound, Unauthorized
+from app.models import hash_key
 from app.services import auth
 
 log = logging.getLogger("app.api")
@@ -343,16 +343,29 @@ def _flatten_locations(messages):
 
 # ---- authentication --------------------------------------------------------------------
 
-def _bearer_secret():
-    header = request.headers.get("Authorization", "")
-    scheme, _, secret = header.partition(" ")
-    if not hmac.compare_digest(scheme.lower(), "bearer") or not secret.strip():
-        raise Unauthorized()
-    return secret.strip()
+MAX_KEY_LENGTH = 200
+
+
+def bearer_secret():
+    """The API key the request carries (``Authorization: Bearer <key>``), or None."""
+    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    secret = secret.strip()
+    if scheme.lower() != "bearer" or not secret or len(secret) > MAX_KEY_LENGTH:
+        return None
+    return secret
+
+
+def key_digest():
+    """``hash_key`` of the request's API key, or None: worked out once a request, for the
+    rate limit (its counter's name) and for authentication (the lookup)."""
+    if "key_digest" not in g:
+        secret = bearer_secret()
+        g.key_digest = hash_key(secret) if secret is not None else None
+    return g.key_digest
 
 
 def require_api_key():
-    key = auth.authenticate(_bearer_secret())
+    key = auth.authenticate(key_digest())
     g.api_key = key
     g.tenant = key.tenant
     g.idempotency_scope = key.tenant_id

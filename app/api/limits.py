@@ -15,8 +15,8 @@ from limits import parse_many
 from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import SlidingWindowCounterRateLimiter
 
+from app.api.core import key_digest
 from app.errors import RateLimited
-from app.models import hash_key
 
 LIMITED_PREFIX = "/api/v1/tenant/"
 NAMESPACE = "campaigns-api"
@@ -27,9 +27,9 @@ log = logging.getLogger("app.api")
 def _key():
     # The key's digest, not the key: limiter storage is no place for secrets. Requests
     # without a key are limited by address (they all fail with 401 anyway).
-    header = request.headers.get("Authorization", "")
-    if header[:7].lower() == "bearer " and header[7:].strip():
-        return "key:" + hash_key(header[7:].strip())[:32]
+    digest = key_digest()
+    if digest is not None:
+        return "key:" + digest[:32]
     return "ip:" + (request.remote_addr or "unknown")
 
 

@@ -150,3 +150,15 @@ def test_revoking_one_key_leaves_another_key_of_the_tenant_working(client, tenan
     assert listing(client, second, tenant.slug).status_code == 200
     assert_401(listing(client, tenant.secret, tenant.slug))
 
+
+
+def test_the_key_is_hashed_once_a_request(monkeypatch, client, tenant):
+    """The rate limit names its counter by the key's digest and authentication looks the
+    key up by it: one SHA-256 serves both."""
+    from app.api import core
+    hashed = []
+    real = core.hash_key
+    monkeypatch.setattr(core, "hash_key", lambda secret: hashed.append(secret) or real(secret))
+
+    assert listing(client, tenant.secret, tenant.slug).status_code == 200
+    assert hashed == [tenant.secret]
