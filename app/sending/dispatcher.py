@@ -433,7 +433,10 @@ class Dispatcher:
                    .join(Campaign, JOIN.INNER, on=(Message.campaign == Campaign.id))
                    .where(Message.status.in_((CLAIMED, SENDING)) & (Message.claimed_until < now)))
         with transaction():
-            rows = list(expired.for_update(skip_locked=True) if is_postgres() else expired)
+            # The messages alone are locked: the campaign's row is taken later, after the
+            # lead's (_advance, maybe_complete), the order every path keeps.
+            rows = list(expired.for_update(of=Message, skip_locked=True) if is_postgres()
+                        else expired)
             for row in rows:
                 if row.status == CLAIMED:
                     if Message.delete().where((Message.id == row.id)

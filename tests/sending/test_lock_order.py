@@ -111,3 +111,25 @@ def test_a_lead_deleted_during_its_open(api, launch, dispatcher, frozen, monkeyp
     opening.join()
     assert response.status_code == 200, response.json
     assert campaign(api, campaign_id)["stats"]["opened"] == 1
+
+
+def test_the_reaper_during_an_open_of_the_lead_it_moves_on(api, launch, dispatcher, frozen,
+                                                          monkeypatch):
+    """A dispatcher died inside the SMTP transaction of a lead's last step; the reaper
+    marks that mail unconfirmed and completes the lead while an open of the lead's first
+    mail is being recorded."""
+    campaign_id = launch(leads=[{"email": "a@example.com"}], sequence=TWO_STEPS)
+    assert dispatcher.run_once().sent == 1
+    frozen.advance(days=1)
+    with database.connection():
+        [claim], _ = dispatcher.claim(campaign_id, frozen.now())
+        assert dispatcher._start(claim)  # sending, and then nothing: the process died
+    frozen.advance(seconds=dispatcher.sending_seconds + 1)
+    opening = Opening(monkeypatch, frozen.now())
+    opening.start("a@example.com")
+    with database.connection():
+        dispatcher.reap()
+    opening.join()
+    detail = campaign(api, campaign_id)
+    assert detail["stats"]["opened"] == 1
+    assert detail["status"] == "completed"
