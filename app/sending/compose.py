@@ -38,9 +38,6 @@ class Outgoing:
     message_id: str
     data: bytes
 
-    def __bytes__(self):
-        return self.data
-
 
 @dataclass(frozen=True)
 class Parts:

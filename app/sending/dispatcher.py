@@ -233,22 +233,15 @@ class Dispatcher:
         return claims, handled + len(claims)
 
     def _take(self, leads):
-        """Take ``leads`` off the due list (one statement); returns those taken.
+        """Take ``leads`` off the due list (one statement); returns them.
 
-        A lead changed since it was read (unsubscribed, deleted) is not taken. SQLite
-        holds the write lock since the claim's BEGIN, so nothing changed there.
+        Nothing changed them since they were read: the claim holds their rows (FOR
+        UPDATE on Postgres; SQLite holds the write lock since the claim's BEGIN).
         """
-        if not leads:
-            return []
-        query = (Lead.update(next_send_at=None, status=IN_PROGRESS)
-                 .where(Lead.id.in_([lead.id for lead in leads])
-                        & Lead.next_send_at.is_null(False)
-                        & Lead.status.in_(OPEN_LEAD_STATUSES)))
-        if not is_postgres():
-            query.execute()
-            return leads
-        taken = {lead_id for (lead_id,) in query.returning(Lead.id).tuples().execute()}
-        return [lead for lead in leads if lead.id in taken]
+        if leads:
+            (Lead.update(next_send_at=None, status=IN_PROGRESS)
+             .where(Lead.id.in_([lead.id for lead in leads])).execute())
+        return leads
 
     def _load_threads(self, claims):
         if not claims:
@@ -335,11 +328,11 @@ class Dispatcher:
         None). Returns whether ``following`` started (None when there was none)."""
         now = clock.now()
         due = next_due(claim.sequence, claim.step, now)
-        start = self._start_values(following) if following else None
         # A lead still open when this one completes means the campaign is not complete:
         # the next claim's lead usually is, and checking it is one row, not the campaign.
         open_lead = following.lead.id if following else None
         if is_postgres():
+            start = self._start_values(following) if following else None
             in_time, started = _sent_in_time(claim, subject, now, due, start, open_lead)
         else:
             with transaction():
@@ -349,8 +342,7 @@ class Dispatcher:
                     outcomes.bump(claim.campaign_id, "sent_count")
                     self._advance(claim.lead.id, claim.step, claim.sequence,
                                   claim.campaign_id, now, sent=True, open_lead=open_lead)
-                started = (bool(statement("dispatch.start", _start_query, **start).rowcount)
-                           if start else None)
+                started = self._start(following) if following else None
         if not in_time:
             # Too late: the reaper made it unconfirmed and already moved the lead on
             # (maybe past later steps); advancing again would set the lead back.
@@ -453,7 +445,8 @@ class Dispatcher:
 
 
 def _start_query():
-    """claimed -> sending, only for our claim, and only while the campaign is active."""
+    """claimed -> sending, only for our claim, and only while the campaign is active.
+    (_SENT_PG's ``s`` says the same in SQL: change both together.)"""
     active = Campaign.select().where((Campaign.id == slot("campaign"))
                                      & (Campaign.status == ACTIVE))
     return (Message.update(status=SENDING, claimed_until=slot("until"))
