@@ -23,8 +23,18 @@ def advance(**delta):
 
 
 def utc_text(moment):
-    """A naive UTC (or aware) datetime as the API writes it: ``2025-11-01T10:00:00Z``,
-    cut to the second."""
+    """A UTC time as the API writes it, ``2025-11-01T10:00:00Z``, cut to the second.
+
+    ``moment`` is a naive UTC (or aware) datetime, or the text SQLite keeps one as,
+    ``YYYY-MM-DD HH:MM:SS[.ffffff]``: that is sliced rather than parsed, a fifth of the
+    cost, which a list page pays forty times. Text of any other shape (an offset, a
+    date alone) is parsed.
+    """
+    if type(moment) is str:
+        if (len(moment) == 19 or (len(moment) == 26 and moment[19] == ".")) \
+                and moment[10] in " T":
+            return f"{moment[:10]}T{moment[11:19]}Z"
+        moment = _dt.datetime.fromisoformat(moment)
     if moment.tzinfo is not None:
         moment = moment.astimezone(_dt.UTC).replace(tzinfo=None)
     return moment.isoformat(timespec="seconds") + "Z"

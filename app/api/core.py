@@ -54,8 +54,8 @@ class Schema(ma.Schema):
         field's own ``_serialize``, which was a third of the request. Here a field that
         keeps marshmallow's default lookup reads the value straight off a dict or an
         object and calls its ``_serialize`` directly; a String, Integer or Boolean whose
-        value already has the exact type, or a UTCDateTime given text, is left as it is
-        (what their ``_serialize`` returns). Anything else (a missing value, dump
+        value already has the exact type is left as it is (what their ``_serialize``
+        returns). Anything else (a missing value, dump
         defaults, dotted attributes, an object with ``__getitem__``, fields or schemas
         that override the lookup) goes through ``Field.serialize`` as before.
         tests/api/test_fast_dump.py checks both paths give the same result.
@@ -157,16 +157,11 @@ def _has_nul(value):
 
 
 class UTCDateTime(ma.fields.DateTime):
-    """Naive UTC from the database, dumped as ``2025-11-01T10:00:00Z``. Text is taken to
-    be that already (the list's summaries come formatted) and passes."""
+    """Naive UTC from the database (a datetime, or SQLite's stored text where a list
+    reads columns raw), dumped as ``2025-11-01T10:00:00Z`` (clock.utc_text)."""
 
     def _serialize(self, value, attr, obj, **kwargs):
-        if value is None or type(value) is str:
-            return value
-        return clock.utc_text(value)
-
-
-_PASS_THROUGH[UTCDateTime] = str  # text passes, as in its _serialize
+        return None if value is None else clock.utc_text(value)
 
 
 class ErrorBodySchema(Schema):

@@ -1,11 +1,10 @@
 """Campaign use cases: list, create, read, update, delete and the /send state machine."""
 import copy
-import datetime as dt
 
 from peewee import JOIN, SQL, Tuple, fn
 
 from app import clock
-from app.database import compiled, is_postgres, locked, run, slot, statement, transaction
+from app.database import compiled, locked, run, slot, statement, transaction
 from app.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from app.models import (
     ACTIVE,
@@ -81,21 +80,6 @@ def _campaign_from_row(row):
     return campaign
 
 
-def _sqlite_utc_text(text):
-    """``YYYY-MM-DD HH:MM:SS[.ffffff]`` (how SQLite keeps a naive UTC datetime) as
-    ``YYYY-MM-DDTHH:MM:SSZ``, cut to the second as ``clock.utc_text`` cuts it.
-
-    The list's timestamps are formatted here, not dumped field by field: parsing and
-    formatting forty datetimes was a sixth of a list request. Slicing the stored text
-    costs a third of SQLite's strftime(); Postgres hands back datetimes, which
-    ``clock.utc_text`` formats in less than its to_char() costs the server.
-    """
-    if (len(text) == 19 or (len(text) == 26 and text[19] == ".")) and text[10] in " T":
-        return f"{text[:10]}T{text[11:19]}Z"
-    # Any other shape (an offset, a date alone): the long way.
-    return clock.utc_text(dt.datetime.fromisoformat(text))
-
-
 def _summary_columns():
     """The list's columns: everything a summary shows, nothing that needs decoding."""
     return (Campaign.id, Campaign.name, Campaign.status, Campaign.goal,
@@ -106,16 +90,15 @@ def _summary_columns():
 
 class CampaignSummary:
     """A list row: the summary's attributes without a model instance's bookkeeping.
-    Its timestamps are the API's text already (``stamp`` formats them)."""
+    Its timestamps are as the database hands them back (SQLite: text)."""
 
     __slots__ = ("id", "name", "status", "goal", "stats", "created_at", "updated_at")
 
-    def __init__(self, row, stamp):
+    def __init__(self, row):
         (self.id, self.name, self.status, self.goal, sent, opened, replied, clicked,
-         bounced, unsubscribed, created_at, updated_at) = row[:12]
+         bounced, unsubscribed, self.created_at, self.updated_at) = row[:12]
         self.stats = {"sent": sent, "opened": opened, "replied": replied, "clicked": clicked,
                       "bounced": bounced, "unsubscribed": unsubscribed}
-        self.created_at, self.updated_at = stamp(created_at), stamp(updated_at)
 
 
 def _workspace_page_header(tenant_id, workspace, starting_after):
@@ -181,8 +164,7 @@ def list_campaigns(tenant, *, workspace, status=None, limit=20, offset=0, starti
     """
     rows = _page(tenant.id, workspace, status, starting_after, limit + 1, offset)
     if rows:
-        stamp = clock.utc_text if is_postgres() else _sqlite_utc_text
-        page = [CampaignSummary(row, stamp) for row in rows]
+        page = [CampaignSummary(row) for row in rows]
         return page[:limit], rows[0][-1], len(page) > limit
     header = _workspace_page_header(tenant.id, workspace, starting_after)
     if not header:

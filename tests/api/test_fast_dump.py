@@ -16,7 +16,7 @@ from app import database
 from app.api.campaigns.schemas import CampaignDetailSchema, CampaignListEnvelope
 from app.api.core import Schema, UTCDateTime
 from app.services import campaigns
-from app.services.campaigns import CampaignSummary, _sqlite_utc_text
+from app.services.campaigns import CampaignSummary
 
 
 class Inner(Schema):
@@ -168,7 +168,7 @@ summary_rows = st.tuples(
 @PROPERTY
 @given(rows=st.lists(summary_rows, max_size=5), total=st.integers(0, 10**6))
 def test_the_list_page_dumps_as_marshmallow_dumps_it(rows, total):
-    body = {"success": True, "data": [CampaignSummary(row, _sqlite_utc_text) for row in rows],
+    body = {"success": True, "data": [CampaignSummary(row) for row in rows],
             "pagination": {"total": total, "limit": 20, "offset": 0, "has_more": False}}
     fast, reference = both_ways(CampaignListEnvelope(), body)
     assert fast[0] == "ok"
