@@ -80,12 +80,11 @@ def _campaign_from_row(row):
     return campaign
 
 
-def _summary_columns():
-    """The list's columns: everything a summary shows, nothing that needs decoding."""
-    return (Campaign.id, Campaign.name, Campaign.status, Campaign.goal,
-            Campaign.sent_count, Campaign.opened_count, Campaign.replied_count,
-            Campaign.clicked_count, Campaign.bounced_count, Campaign.unsubscribed_count,
-            Campaign.created_at, Campaign.updated_at)
+# The list's columns: everything a summary shows, nothing that needs decoding.
+SUMMARY_COLUMNS = (Campaign.id, Campaign.name, Campaign.status, Campaign.goal,
+                   Campaign.sent_count, Campaign.opened_count, Campaign.replied_count,
+                   Campaign.clicked_count, Campaign.bounced_count, Campaign.unsubscribed_count,
+                   Campaign.created_at, Campaign.updated_at)
 
 
 class CampaignSummary:
@@ -132,13 +131,11 @@ def _page(tenant_id, workspace, status, starting_after, limit, offset):
             (Workspace.tenant == slot("tenant")) & (Workspace.slug == slot("workspace")))
         total = CampaignCount.select(fn.COALESCE(fn.SUM(CampaignCount.n), 0)).where(
             CampaignCount.workspace_id == workspace_id)
-        query = (Campaign.select(*_summary_columns(), total)
-                 .where(Campaign.workspace == workspace_id))
         if status:
             total = total.where(CampaignCount.status == slot("status"))
-            query = (Campaign.select(*_summary_columns(), total)
-                     .where((Campaign.workspace == workspace_id)
-                            & (Campaign.status == slot("status"))))
+        query = Campaign.select(*SUMMARY_COLUMNS, total).where(Campaign.workspace == workspace_id)
+        if status:
+            query = query.where(Campaign.status == slot("status"))
         if starting_after:
             # A row-value comparison both databases turn into an index seek (an OR of
             # the two cases would scan).
