@@ -45,8 +45,11 @@ class RestedPool(PooledPostgresqlDatabase):
     def _close(self, conn, close_conn=False):
         key = self.conn_key(conn)
         self._returned.pop(key, None)
+        checked_in = not close_conn and key in self._in_use
         super()._close(conn, close_conn)
-        if not close_conn:
+        # Only a connection that went back to the pool is remembered: one closed on the
+        # way (stale, not reusable, closed by hand) would never be asked about again.
+        if checked_in and not conn.closed:
             self._returned[key] = time.monotonic()
 
     def _is_closed(self, conn):

@@ -107,6 +107,24 @@ def test_a_connection_that_died_while_resting_is_replaced_unseen(pool, db_url):
 
 
 @postgres_only
+def test_only_connections_back_in_the_pool_are_remembered(pool, monkeypatch):
+    """A connection closed on its way back (stale, or closed by hand) leaves nothing
+    behind in the pool's record of when connections were returned."""
+    conn, _pid = checkout(pool)
+    assert list(pool._returned) == [pool.conn_key(conn)]
+
+    monkeypatch.setattr(pool, "_stale_timeout", 1e-9)  # every connection is stale
+    stale, _pid = checkout(pool)
+    assert stale.closed and pool._returned == {}
+
+    monkeypatch.setattr(pool, "_stale_timeout", 300)
+    pool.connect()
+    closed_by_hand = pool.connection()
+    pool.manual_close()
+    assert closed_by_hand.closed and pool._returned == {}
+
+
+@postgres_only
 def test_a_connection_that_died_just_after_use_costs_one_retryable_503(app, tenant, db_url):
     client = app.test_client()
     url = f"/api/v1/tenant/campaigns?workspace={tenant.slug}"
