@@ -6,6 +6,8 @@ from flask.sessions import SessionInterface
 
 from app.config import Config
 
+NO_DATABASE_PREFIXES = ("/api/v1/openapi.json", "/api/v1/docs")
+
 
 class NoSessions(SessionInterface):
     """Every request carries its API key: no cookie session is read, signed or written."""
@@ -23,22 +25,27 @@ class App(Flask):
     * Cookie sessions: with a SECRET_KEY set, Flask builds a signing serializer for
       every request to open a session no route uses.
     * ``ensure_sync`` asks ``inspect`` whether each hook and view is a coroutine
-      function, about twenty times a request; for a plain function the answer never
-      changes, so it is kept (bound methods, made per request, are asked each time).
+      function, about twenty times a request. For a plain function that is not one,
+      Flask hands the function back as it is, and the answer never changes: each is
+      asked once. Anything else (a bound method, a coroutine function) goes to Flask.
+
+    Responses are encoded by app.api.core.JSONProvider.
     """
 
     session_interface = NoSessions()
 
     def __init__(self, *args, **kwargs):
+        from app.api.core import JSONProvider
+        self.json_provider_class = JSONProvider
         super().__init__(*args, **kwargs)
-        self._synced = {}
+        self._plain = set()
 
     def ensure_sync(self, func):
-        if type(func) is not types.FunctionType:
-            return super().ensure_sync(func)
-        synced = self._synced.get(func)
-        if synced is None:
-            synced = self._synced[func] = super().ensure_sync(func)
+        if func in self._plain:
+            return func
+        synced = super().ensure_sync(func)
+        if synced is func and type(func) is types.FunctionType:
+            self._plain.add(func)
         return synced
 
 
@@ -57,8 +64,10 @@ def create_app(config=None):
 
     from app import database
     database.bind(app.config["DATABASE_URL"])
-    # Liveness must answer even when the database does not.
-    database.init_app(app, skip=lambda: request.path == "/healthz")
+    # Liveness must answer even when the database does not, and the API's documents
+    # (OpenAPI, Swagger UI and its files) touch no table either.
+    database.init_app(app, skip=lambda: request.path == "/healthz"
+                      or request.path.startswith(NO_DATABASE_PREFIXES))
 
     from app import api
     api.init_app(app)

@@ -57,7 +57,6 @@ class Config:
         # Swagger UI's files are served from here (swagger-ui-bundle), not from a CDN: the
         # docs work offline and send no reader to a third party.
         self.OPENAPI_SWAGGER_UI_URL = "/api/v1/docs/assets/"
-        self.JSON_SORT_KEYS = False
         for key, value in overrides.items():
             setattr(self, key, value)
 

@@ -1,11 +1,13 @@
 """The URL map: every blueprint and its prefix, here and nowhere else."""
-from app.api.core import BEARER, Api, JSONProvider
+from flask import send_from_directory
+from swagger_ui_bundle import swagger_ui_path
+
+from app.api.core import BEARER, Api
 from app.api.headers_doc import ResponseHeadersPlugin, document_shared
 
 
 def init_app(app):
     """One Api per app (tests build many apps; each gets its own OpenAPI document)."""
-    app.json = JSONProvider(app)
     api = Api(app, spec_kwargs={
         "info": {"description": "Create email campaigns, give them steps and leads, "
                                 "launch them and watch them send."},
@@ -38,6 +40,4 @@ def init_app(app):
 
 def swagger_ui_asset(filename):
     """Swagger UI's own files (OPENAPI_SWAGGER_UI_URL points here)."""
-    from flask import send_from_directory
-    from swagger_ui_bundle import swagger_ui_path
     return send_from_directory(swagger_ui_path, filename, max_age=86400)

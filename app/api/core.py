@@ -28,8 +28,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError, UnsupportedM
 from app import clock
 from app.api import idempotency
 from app.database import discard_connection
-from app.errors import AppError, NotFound, Unauthorized
-from app.models import hash_key
+from app.errors import AppError, NotFound, RateLimited, Unauthorized
 from app.services import auth
 
 log = logging.getLogger("app.api")
@@ -258,7 +257,7 @@ HTTP_CODES = {
     414: ("uri_too_long", "The request URL is too long."),
     415: ("unsupported_media_type", "Send the body as application/json."),
     422: ("validation_error", "The request has invalid fields; see details."),
-    429: ("rate_limited", "Too many requests; slow down."),
+    429: ("rate_limited", RateLimited.message),
     500: ("internal_error", "Something went wrong on our side; it has been logged."),
     503: ("service_unavailable", "The service is temporarily unavailable; retry shortly."),
 }
@@ -338,24 +337,17 @@ def _flatten_locations(messages):
 
 # ---- authentication --------------------------------------------------------------------
 
-MAX_KEY_LENGTH = 200
-
-
 def bearer_secret():
     """The API key the request carries (``Authorization: Bearer <key>``), or None."""
     scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
-    secret = secret.strip()
-    if scheme.lower() != "bearer" or not secret or len(secret) > MAX_KEY_LENGTH:
-        return None
-    return secret
+    return secret.strip() if scheme.lower() == "bearer" else None
 
 
 def key_digest():
-    """``hash_key`` of the request's API key, or None: worked out once a request, for the
-    rate limit (its counter's name) and for authentication (the lookup)."""
+    """The request's key digest (auth.digest), or None: worked out once a request, for
+    the rate limit (its counter's name) and for authentication (the lookup)."""
     if "key_digest" not in g:
-        secret = bearer_secret()
-        g.key_digest = hash_key(secret) if secret is not None else None
+        g.key_digest = auth.digest(bearer_secret())
     return g.key_digest
 
 
@@ -502,7 +494,7 @@ def _require_json_body(required):
 
 
 IDEMPOTENCY_KEY_PARAMETER = {
-    "in": "header", "name": "Idempotency-Key", "required": False,
+    "in": "header", "name": idempotency.HEADER, "required": False,
     "description": "Retry safely: the same key and body within 24 hours replay the first "
                    "answer; the same key with another body is a 409.",
     "schema": {"type": "string", "minLength": 1, "maxLength": 255}}

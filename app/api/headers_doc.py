@@ -8,7 +8,7 @@ from apispec import BasePlugin
 
 from app.api.idempotency import HEADER as IDEMPOTENCY_KEY
 from app.api.idempotency import REPLAYED
-from app.api.limits import LIMITED_PREFIX
+from app.api.limits import LIMIT, LIMITED_PREFIX, REMAINING, RESET
 from app.api.requestlog import REQUEST_ID
 
 HEADERS = {
@@ -17,14 +17,14 @@ HEADERS = {
                        "and ._:-, up to 128) or one made here. Quote it when asking "
                        "about a request; it is on the request's log line.",
         "schema": {"type": "string"}},
-    "X-RateLimit-Limit": {
-        "description": "On every answer under /api/v1/tenant/: requests this API key may "
-                       "make in the window of its tightest limit.",
+    LIMIT: {
+        "description": f"On every answer under {LIMITED_PREFIX}: requests this API key "
+                       "may make in the window of its tightest limit.",
         "schema": {"type": "integer"}},
-    "X-RateLimit-Remaining": {
+    REMAINING: {
         "description": "Requests left in that window, this one counted.",
         "schema": {"type": "integer"}},
-    "X-RateLimit-Reset": {
+    RESET: {
         "description": "When that window ends, in seconds since the Unix epoch.",
         "schema": {"type": "integer"}},
     "Retry-After": {
@@ -35,7 +35,7 @@ HEADERS = {
                        "the same Idempotency-Key and body (nothing was done again).",
         "schema": {"type": "string", "enum": ["true"]}},
 }
-RATE_LIMIT = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+RATE_LIMIT = (LIMIT, REMAINING, RESET)
 # Shared error responses: which headers each carries besides the request id.
 SHARED = {"TOO_MANY_REQUESTS": ("Retry-After",),
           "SERVICE_UNAVAILABLE": ("Retry-After",),

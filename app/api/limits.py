@@ -20,6 +20,7 @@ from app.errors import RateLimited
 
 LIMITED_PREFIX = "/api/v1/tenant/"
 NAMESPACE = "campaigns-api"
+LIMIT, REMAINING, RESET = "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"
 
 log = logging.getLogger("app.api")
 
@@ -67,8 +68,7 @@ def _storage(uri):
 class RateLimits:
     def __init__(self, rules, storage_uri):
         self.rules = parse_many(rules)
-        self.storage = _storage(storage_uri)
-        self.limiter = SlidingWindowCounterRateLimiter(self.storage)
+        self.limiter = SlidingWindowCounterRateLimiter(_storage(storage_uri))
 
     def check(self):
         """Count this request against every rule; refuse it (429) if one is spent.
@@ -103,15 +103,22 @@ class RateLimits:
         state = g.get("rate_limit")
         if state is not None:
             amount, remaining, reset = state
-            response.headers["X-RateLimit-Limit"] = str(amount)
-            response.headers["X-RateLimit-Remaining"] = str(remaining)
-            response.headers["X-RateLimit-Reset"] = str(reset)
+            response.headers[LIMIT] = str(amount)
+            response.headers[REMAINING] = str(remaining)
+            response.headers[RESET] = str(reset)
         return response
 
 
 def init_app(app):
     limits = RateLimits(app.config["RATE_LIMIT"], app.config["RATE_LIMIT_STORAGE_URI"])
-    app.before_request(limits.check)
-    app.after_request(limits.headers)
-    app.extensions["rate_limits"] = limits
-    return limits
+
+    # Plain functions, which app.App.ensure_sync checks once; a bound method is
+    # checked on every request.
+    def check_rate_limit():
+        return limits.check()
+
+    def rate_limit_headers(response):
+        return limits.headers(response)
+
+    app.before_request(check_rate_limit)
+    app.after_request(rate_limit_headers)

@@ -1,7 +1,17 @@
 import hmac
 
 from app.errors import Unauthorized
-from app.models import ApiKey
+from app.models import ApiKey, hash_key
+
+MAX_KEY_LENGTH = 200
+
+
+def digest(secret):
+    """What a key is looked up and counted by (``hash_key``), or None for no key or one
+    too long to be ours."""
+    if not secret or len(secret) > MAX_KEY_LENGTH:
+        return None
+    return hash_key(secret)
 
 
 def authenticate(digest):

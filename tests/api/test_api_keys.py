@@ -155,10 +155,17 @@ def test_revoking_one_key_leaves_another_key_of_the_tenant_working(client, tenan
 def test_the_key_is_hashed_once_a_request(monkeypatch, client, tenant):
     """The rate limit names its counter by the key's digest and authentication looks the
     key up by it: one SHA-256 serves both."""
-    from app.api import core
+    from app.services import auth
     hashed = []
-    real = core.hash_key
-    monkeypatch.setattr(core, "hash_key", lambda secret: hashed.append(secret) or real(secret))
+    real = auth.hash_key
+    monkeypatch.setattr(auth, "hash_key", lambda secret: hashed.append(secret) or real(secret))
 
     assert listing(client, tenant.secret, tenant.slug).status_code == 200
     assert hashed == [tenant.secret]
+
+
+def test_a_key_longer_than_any_of_ours_is_not_even_hashed(monkeypatch):
+    from app.services import auth
+    monkeypatch.setattr(auth, "hash_key", lambda secret: pytest.fail("hashed"))
+    assert auth.digest("k" * (auth.MAX_KEY_LENGTH + 1)) is None
+    assert auth.digest("") is None and auth.digest(None) is None

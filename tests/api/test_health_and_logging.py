@@ -55,6 +55,14 @@ def test_healthz_is_200_when_the_database_is_unreachable(down):
     assert response.json == {"success": True, "data": {"status": "ok"}}
 
 
+def test_the_api_documents_are_served_when_the_database_is_unreachable(down):
+    for path in ("/api/v1/openapi.json", "/api/v1/docs",
+                 "/api/v1/docs/assets/swagger-ui.css"):
+        response = down.get(path)
+        assert response.status_code == 200, path
+        response.close()
+
+
 def test_readyz_is_200_when_the_database_answers(client):
     response = client.get("/readyz")
 
