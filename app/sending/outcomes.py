@@ -64,7 +64,8 @@ def maybe_complete(campaign_id, now=None, *, unless_open=None):
 
     ``unless_open``: a lead of the campaign that is probably still open. When it is, the
     campaign is not complete, and the check stops at that one row instead of looking
-    through the campaign's leads. Its answer is the same either way.
+    through the campaign's leads. Its answer is the same either way; a lead of another
+    campaign is no evidence and is not taken as such.
     """
     now = now or clock.now()
     if is_postgres():
@@ -111,6 +112,7 @@ def _complete_query(unless=False):
     if unless:
         # First, so the one-row probe decides before the campaign-wide ones run.
         that_lead_open = Lead.select().where((Lead.id == slot("lead"))
+                                             & (Lead.campaign == campaign_id)
                                              & Lead.status.in_(OPEN_LEAD_STATUSES))
         condition = ~fn.EXISTS(that_lead_open) & condition
     return (Campaign.update(status=COMPLETED, completed_at=slot("now"), updated_at=slot("now"),

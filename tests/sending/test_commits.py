@@ -101,3 +101,16 @@ def test_completion_check_with_an_open_lead_named_changes_nothing(api, launch, d
         assert outcomes.maybe_complete(campaign_id, unless_open=second.id)
         assert Campaign.get_by_id(campaign_id).status == "completed"
     assert campaign(api, campaign_id)["status"] == "completed"
+
+
+def test_completion_check_ignores_an_open_lead_of_another_campaign(api, launch, frozen):
+    campaign_id = launch(leads=[{"email": "a@example.com"}], sequence=ONE_STEP)
+    other_id = launch(leads=[{"email": "b@example.com"}], sequence=ONE_STEP)
+    with database.connection():
+        (lead,) = Lead.select().where(Lead.campaign == campaign_id)
+        (elsewhere,) = Lead.select().where(Lead.campaign == other_id)
+        outcomes.finish(lead, "completed", frozen.now())
+        # The lead named is open, but it is not this campaign's: this one is complete.
+        assert outcomes.maybe_complete(campaign_id, unless_open=elsewhere.id)
+        assert Campaign.get_by_id(campaign_id).status == "completed"
+        assert Campaign.get_by_id(other_id).status == "active"
