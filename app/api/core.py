@@ -413,7 +413,6 @@ class Blueprint(BaseBlueprint):
 
     def __init__(self, *args, authenticated=True, authenticate=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self._rate_limited = authenticated and authenticate is None
         check = authenticate or (require_api_key if authenticated else None)
         if check is not None:
             self.before_request(check)
@@ -425,12 +424,11 @@ class Blueprint(BaseBlueprint):
     def errors(self, *statuses):
         """Document error responses (all share the error envelope).
 
-        Every operation may answer 503 (database unavailable); a rate-limited one, 429.
+        Every operation may answer 503 (database unavailable). The 429 of a rate-limited
+        route is documented by app.api.headers_doc, by the rule the limit itself follows.
         """
-        extra = (503, 429) if self._rate_limited else (503,)
-
         def decorator(func):
-            for status in dict.fromkeys(statuses + extra):
+            for status in dict.fromkeys(statuses + (503,)):
                 documented = self.alt_response(status, response=http.HTTPStatus(status).name)
                 # alt_response wraps the view only to carry its documentation: keep the
                 # documentation on the view itself, without a call layer per status.

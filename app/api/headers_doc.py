@@ -4,6 +4,8 @@ The hooks that set them (request ids, rate limits, idempotency, Retry-After) sit
 the views, so nothing documents them per route: this apispec plugin adds them to each
 operation's own responses, and ``document_shared`` to the shared error responses.
 """
+from http import HTTPStatus
+
 from apispec import BasePlugin
 
 from app.api.idempotency import HEADER as IDEMPOTENCY_KEY
@@ -58,10 +60,15 @@ class ResponseHeadersPlugin(BasePlugin):
             spec.components.header(name, header)
 
     def operation_helper(self, path=None, operations=None, **kwargs):
-        """The request id on every response of ours; rate-limit headers on those of a
-        rate-limited route; Idempotent-Replayed where an Idempotency-Key is taken."""
+        """The request id on every response of ours; on a rate-limited route (the prefix
+        app.api.limits limits), the rate-limit headers and the shared 429 answer;
+        Idempotent-Replayed where an Idempotency-Key is taken."""
         limited = (path or "").startswith(LIMITED_PREFIX)
         for operation in (operations or {}).values():
+            if limited:
+                # By name: apispec makes it a reference to the shared response.
+                operation.setdefault("responses", {}).setdefault(
+                    str(HTTPStatus.TOO_MANY_REQUESTS.value), HTTPStatus.TOO_MANY_REQUESTS.name)
             replayable = any(p.get("name") == IDEMPOTENCY_KEY
                              for p in operation.get("parameters", ()) if isinstance(p, dict))
             for response in operation.get("responses", {}).values():

@@ -176,6 +176,21 @@ def test_tenant_operations_document_429_and_503(document):
                 assert {"429", "503"} <= set(operation["responses"]), (path, method)
 
 
+def test_only_the_rate_limited_routes_document_429(document):
+    # The documentation follows the rule the limit itself follows: its prefix.
+    from app.api.limits import LIMITED_PREFIX
+    checked = 0
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method not in HTTP_METHODS:
+                continue
+            limited = path.startswith(LIMITED_PREFIX)
+            assert ("429" in operation["responses"]) == limited, (path, method)
+            if not limited:
+                checked += 1
+    assert checked >= 3  # health, tracking and inbound routes
+
+
 # ---- response headers ----------------------------------------------------------------
 
 OUR_HEADERS = ("X-Request-ID", "X-RateLimit-Limit", "X-RateLimit-Remaining",
