@@ -43,6 +43,19 @@ def test_a_response_is_compact_utf8_json_ending_in_a_newline(app):
     assert response.get_data() == '{"name":"Café","list":[1,2]}\n'.encode()
 
 
+def test_in_debug_mode_responses_are_flasks_own_pretty_printed_json(app):
+    app.debug = True
+    try:
+        with app.test_request_context():
+            response = flask.jsonify({"name": "Café", "list": [1, 2]})
+    finally:
+        app.debug = False
+
+    assert response.mimetype == "application/json"
+    assert response.get_data(as_text=True) == (
+        '{\n  "name": "Caf\\u00e9",\n  "list": [\n    1,\n    2\n  ]\n}\n')
+
+
 def test_an_integer_beyond_64_bits_falls_back_to_flasks_encoder(app):
     big = 10**30
 

@@ -249,6 +249,8 @@ def test_the_docs_page_loads_swagger_ui_from_this_server(client):
         assert url.startswith("/api/v1/docs/assets/"), url  # no CDN: works offline
         asset = client.get(url)
         assert asset.status_code == 200 and asset.data, url
+        # The files change only with the package: browsers keep them for a day.
+        assert asset.cache_control.max_age == 86400, url
         asset.close()
 
 
