@@ -1,4 +1,5 @@
-"""Row locks taken in one order on every path: the lead, then its campaign.
+"""Row locks taken in one order on every path: the lead's messages, the lead, then its
+campaign.
 
 An open, a click or a reply locks the lead, then its campaign's counter. A send and a
 claim touch the same two rows; taken the other way round, each transaction would hold
@@ -12,7 +13,7 @@ import time
 import pytest
 
 from app import database
-from app.models import Lead
+from app.models import Lead, Message
 from app.sending import outcomes
 from tests.conftest import ON_POSTGRES
 from tests.sending.conftest import campaign
@@ -133,3 +134,40 @@ def test_the_reaper_during_an_open_of_the_lead_it_moves_on(api, launch, dispatch
     detail = campaign(api, campaign_id)
     assert detail["stats"]["opened"] == 1
     assert detail["status"] == "completed"
+
+
+def test_a_lead_deleted_while_its_mail_is_recorded(api, launch, dispatcher, frozen):
+    """The record of a sent mail locks its message row, then the lead. A deletion of that
+    lead takes the message rows first too: it waits, instead of holding the lead the
+    record wants next (Postgres would then abort one of the two)."""
+    campaign_id = launch(leads=[{"email": "a@example.com"}, {"email": "b@example.com"}],
+                         sequence=TWO_STEPS)
+    assert dispatcher.run_once().sent == 2
+    url = f"/api/v1/tenant/campaigns/{campaign_id}/leads"
+    answers = []
+    with database.connection():
+        lead_id = Lead.get(Lead.email == "a@example.com").id
+        with database.transaction():
+            # The record, halfway: its message row is locked, the lead comes next.
+            Message.update(subject="Hello").where(Message.lead == lead_id).execute()
+            deleting = threading.Thread(
+                target=lambda: answers.append(api.delete(f"{url}/{lead_id}")))
+            deleting.start()
+            _wait_for_a_lock_wait()
+            Lead.update(current_step=1).where(Lead.id == lead_id).execute()
+        deleting.join(10)
+    assert answers[0].status_code == 200, answers[0].json
+    assert [lead["email"] for lead in api.get(url).json["data"]] == ["b@example.com"]
+
+
+def _wait_for_a_lock_wait(timeout=5.0):
+    """Until another connection waits for a row lock (the deletion, blocked)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        # pg_locks, not pg_stat_activity: that one is read once per transaction.
+        waiting = database.db.execute_sql(
+            "SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()[0]
+        if waiting:
+            return
+        time.sleep(0.01)
+    raise AssertionError("the deletion never waited for a lock")
