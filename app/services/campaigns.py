@@ -4,7 +4,7 @@ import copy
 from peewee import JOIN, SQL, Tuple, fn
 
 from app import clock
-from app.database import compiled, locked, run, slot, statement, transaction
+from app.database import compiled, is_postgres, locked, run, slot, statement, transaction
 from app.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from app.models import (
     ACTIVE,
@@ -15,6 +15,7 @@ from app.models import (
     CampaignCount,
     CampaignEvent,
     Lead,
+    Message,
     Workspace,
     from_row,
 )
@@ -241,14 +242,27 @@ def _check_version(campaign, expected_version):
 
 def delete_campaign(tenant, campaign_id, *, expected_version=None):
     with transaction():
-        campaign = get_campaign(tenant, campaign_id, for_update=True)
-        _check_version(campaign, expected_version)
-        if campaign.status == ACTIVE:
-            raise Conflict("An active campaign cannot be deleted; pause it first.",
-                           code="campaign_active",
-                           details={"status": campaign.status, "allowed_actions": ["pause"]})
+        campaign = get_campaign(tenant, campaign_id)
+        _check_deletable(campaign, expected_version)
+        if is_postgres():
+            # Its messages, its leads, then the campaign: the order in which a send's
+            # record, an open or a reply takes them. Opens keep arriving after a pause;
+            # holding the campaign first, the deletion's cascade would wait for a lead
+            # whose open waits for the campaign. Checked again once the campaign is held.
+            locked(Message.select(Message.id).where(Message.campaign == campaign.id)).execute()
+            locked(Lead.select(Lead.id).where(Lead.campaign == campaign.id)).execute()
+            campaign = get_campaign(tenant, campaign_id, for_update=True)
+            _check_deletable(campaign, expected_version)
         campaign.delete_instance(recursive=True)
     return campaign
+
+
+def _check_deletable(campaign, expected_version):
+    _check_version(campaign, expected_version)
+    if campaign.status == ACTIVE:
+        raise Conflict("An active campaign cannot be deleted; pause it first.",
+                       code="campaign_active",
+                       details={"status": campaign.status, "allowed_actions": ["pause"]})
 
 
 def start_blockers(campaign):

@@ -171,3 +171,47 @@ def _wait_for_a_lock_wait(timeout=5.0):
             return
         time.sleep(0.01)
     raise AssertionError("the deletion never waited for a lock")
+
+
+def test_a_paused_campaign_deleted_during_an_open(api, launch, dispatcher, frozen,
+                                                  monkeypatch):
+    """Opens keep arriving after a pause. The deletion takes the campaign's messages and
+    leads before the campaign itself, so it waits for the open's commit."""
+    campaign_id = launch(leads=[{"email": "a@example.com"}, {"email": "b@example.com"}],
+                         sequence=TWO_STEPS)
+    assert dispatcher.run_once().sent == 2
+    url = f"/api/v1/tenant/campaigns/{campaign_id}"
+    assert api.post(f"{url}/send", json={"action": "pause"}).status_code == 200
+    opening = Opening(monkeypatch, frozen.now())
+    opening.start("a@example.com")
+    response = api.delete(url)
+    opening.join()
+    assert response.status_code == 200, response.json
+    assert api.get(url).status_code == 404
+
+
+def test_a_campaign_resumed_while_its_deletion_takes_its_rows_is_kept(api, launch,
+                                                                      monkeypatch):
+    """The deletion checks the campaign before taking its rows, and again once it holds
+    the campaign: a resume that commits in between wins, and the deletion is a 409."""
+    from app.services import campaigns as service
+    campaign_id = launch(leads=[{"email": "a@example.com"}], sequence=TWO_STEPS)
+    url = f"/api/v1/tenant/campaigns/{campaign_id}"
+    assert api.post(f"{url}/send", json={"action": "pause"}).status_code == 200
+    locked, resumed = service.locked, []
+
+    def resume_first(query):
+        # Once, before the deletion's first lock (the resume calls this too).
+        if threading.current_thread().name != "resume" and not resumed:
+            resuming = threading.Thread(name="resume", target=lambda: resumed.append(
+                api.post(f"{url}/send", json={"action": "resume"})))
+            resuming.start()
+            resuming.join(10)
+        return locked(query)
+
+    monkeypatch.setattr(service, "locked", resume_first)
+    response = api.delete(url)
+    assert resumed[0].status_code == 200, resumed[0].json
+    assert response.status_code == 409, response.json
+    assert response.json["error"]["code"] == "campaign_active"
+    assert api.get(url).json["data"]["status"] == "active"
