@@ -181,8 +181,14 @@ def unsubscribe_address(workspace_id, email, now=None, *, lead=None):
                      & Lead.status.in_(OPEN_LEAD_STATUSES)))
     if lead is not None:
         others = others.where(Lead.id != lead.id)
+    # Campaigns in one order (their counters stay locked until the commit): two
+    # unsubscribes of two addresses in the same campaigns then wait for each other
+    # instead of each holding a campaign the other wants next. (Two of one address
+    # queue up on its suppression row above.)
+    targets = sorted([*([lead] if lead is not None else []), *others],
+                     key=lambda target: target.campaign_id)
     moved_any = False
-    for target in [*([lead] if lead is not None else []), *others]:
+    for target in targets:
         moved = (Lead.update(status=UNSUBSCRIBED, next_send_at=None, finished_at=now)
                  .where((Lead.id == target.id) & (Lead.status != UNSUBSCRIBED)).execute())
         if moved:

@@ -29,17 +29,19 @@ class Opening:
     """An open of one lead in another thread: it locks the lead, waits ``hold`` seconds
     (the dispatcher runs meanwhile), then counts the open on the campaign."""
 
-    def __init__(self, monkeypatch, now, hold=0.5):
+    def __init__(self, monkeypatch, now, hold=0.5, *, at_campaign=None):
         self.now, self.errors, self.locked = now, [], threading.Event()
         self.thread = None
         bump = outcomes.bump
 
-        def slow_bump(*args, **kwargs):
-            # Called once the lead's opened_at is set: its row lock is held.
-            if threading.current_thread().name == "open":
+        def slow_bump(campaign_id, *args, **kwargs):
+            # Called once the lead's opened_at is set: its row lock is held. With
+            # ``at_campaign``, at that campaign's counter only.
+            if (threading.current_thread().name == "open"
+                    and at_campaign in (None, campaign_id)):
                 self.locked.set()
                 time.sleep(hold)
-            return bump(*args, **kwargs)
+            return bump(campaign_id, *args, **kwargs)
 
         monkeypatch.setattr(outcomes, "bump", slow_bump)
 
@@ -215,3 +217,72 @@ def test_a_campaign_resumed_while_its_deletion_takes_its_rows_is_kept(api, launc
     assert response.status_code == 409, response.json
     assert response.json["error"]["code"] == "campaign_active"
     assert api.get(url).json["data"]["status"] == "active"
+
+
+class Unsubscribing(Opening):
+    """An unsubscribe through one campaign's link, in another thread: it ends the
+    address's leads and, before counting one on ``at_campaign``, waits ``hold`` seconds
+    (holding that lead, and the counters of the campaigns before it)."""
+
+    def _run(self, email, campaign_id):
+        try:
+            with database.connection(), database.transaction():
+                lead = Lead.get((Lead.email == email) & (Lead.campaign == campaign_id))
+                outcomes.record_unsubscribe(lead, self.now)
+        except Exception as exc:  # noqa: BLE001 - reported by the test
+            self.errors.append(exc)
+            self.locked.set()
+
+    def start(self, email, campaign_id):
+        self.thread = threading.Thread(target=self._run, args=(email, campaign_id),
+                                       name="open")
+        self.thread.start()
+        assert self.locked.wait(5)
+
+
+def test_a_start_during_an_unsubscribe_through_another_campaigns_link(
+        api, launch, dispatcher, frozen, monkeypatch):
+    """The unsubscribe ends the address's pending lead in a draft, then counts it there;
+    starting that draft meanwhile waits for it."""
+    mailed = launch(leads=[{"email": "a@example.com"}], sequence=TWO_STEPS)
+    assert dispatcher.run_once().sent == 1
+    draft = launch(leads=[{"email": "a@example.com"}, {"email": "b@example.com"}],
+                   sequence=TWO_STEPS, start=False)
+    unsubscribing = Unsubscribing(monkeypatch, frozen.now(), at_campaign=draft)
+    unsubscribing.start("a@example.com", mailed)
+    response = api.post(f"/api/v1/tenant/campaigns/{draft}/send", json={"action": "start"})
+    unsubscribing.join()
+    assert response.status_code == 200, response.json
+    assert campaign(api, draft)["stats"]["unsubscribed"] == 1
+    assert campaign(api, mailed)["stats"]["unsubscribed"] == 1
+
+
+def test_two_addresses_unsubscribed_at_once_from_the_same_two_campaigns(
+        api, launch, dispatcher, frozen, monkeypatch):
+    """Each unsubscribe counts its address on both campaigns; both take the campaigns
+    in one order, so the second waits for the first instead of holding the campaign
+    the first wants next."""
+    both = [{"email": "a@example.com"}, {"email": "b@example.com"}]
+    low, high = sorted(launch(leads=both, sequence=TWO_STEPS) for _ in range(2))
+    assert dispatcher.run_once().sent == 4
+    # a, through the first campaign's link: it counts a there, then waits before the
+    # second campaign's counter.
+    unsubscribing = Unsubscribing(monkeypatch, frozen.now(), at_campaign=high)
+    unsubscribing.start("a@example.com", low)
+    errors = []
+
+    def b_through_the_second_link():
+        try:
+            with database.connection(), database.transaction():
+                lead = Lead.get((Lead.email == "b@example.com") & (Lead.campaign == high))
+                outcomes.record_unsubscribe(lead, frozen.now())
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    other = threading.Thread(target=b_through_the_second_link)
+    other.start()
+    other.join(10)
+    unsubscribing.join()
+    assert not errors, errors
+    for campaign_id in (low, high):
+        assert campaign(api, campaign_id)["stats"]["unsubscribed"] == 2
