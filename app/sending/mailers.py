@@ -147,8 +147,9 @@ def _abandon(smtp, reply, *, pending=0):
         return
     if any(code in (421, 354) for code, _ in replies):
         smtp.close()
-    else:
-        smtp._rset()
+        return
+    with contextlib.suppress(smtplib.SMTPServerDisconnected):
+        smtp.rset()  # a server gone by now: the next send connects again
 
 
 class FileMailer:

@@ -25,6 +25,7 @@ class Script:
         self.received = []     # (mail line, rcpt line, data) per message kept
         self.connections = 0
         self.stalled = False   # a command of a transaction came alone
+        self.hang_up_on_rset = False
 
 
 class Handler(socketserver.StreamRequestHandler):
@@ -41,6 +42,8 @@ class Handler(socketserver.StreamRequestHandler):
             verb = raw[:4].upper()
             if verb == b"EHLO":
                 self.reply("250-strict\r\n250-PIPELINING\r\n250 8BITMIME")
+            elif verb == b"RSET" and script.hang_up_on_rset:
+                return
             elif verb in (b"RSET", b"NOOP"):
                 self.reply("250 OK")
             elif verb == b"QUIT":
@@ -142,6 +145,15 @@ def test_a_refusal_means_what_it_means_unpipelined_and_the_connection_goes_on(an
     assert second == "sent"
     assert script.connections == 1  # reset, not dropped
     assert len(script.received) == 1 + ("end" in answers)
+
+
+def test_a_refusal_stays_what_it_was_when_the_server_hangs_up_at_the_reset():
+    script = Script({"rcpt": "550 5.1.1 User unknown", "data": "554 No valid recipients"})
+    script.hang_up_on_rset = True
+    first, second = send_all(script, count=2)
+    assert isinstance(first, PermanentFailure) and first.bounce and first.code == 550
+    assert second == "sent"
+    assert script.connections == 2
 
 
 def test_a_server_that_waits_for_data_after_refusing_the_recipient_is_hung_up_on():
