@@ -31,6 +31,7 @@ from peewee import JOIN, fn
 from app import clock
 from app.database import (
     connection,
+    db,
     is_postgres,
     run,
     run_together,
@@ -221,14 +222,8 @@ class Dispatcher:
                 claims.append(Claim(pk, message_id_for(pk, settings.get("from_email")), token,
                                     step, lead, campaign.id, sequence, settings))
             if claims:
-                until = now + _seconds(self.claim_seconds)
-                Message.insert_many([
-                    {Message.id: c.message_pk, Message.lead: c.lead.id,
-                     Message.campaign: campaign.id, Message.step: c.step,
-                     Message.status: CLAIMED, Message.message_id: c.message_id,
-                     Message.claim_token: token, Message.claimed_until: until,
-                     Message.local_day: day, Message.created_at: now}
-                    for c in claims]).as_rowcount().execute()
+                _insert_claims(claims, token=token, day=day, now=now,
+                               until=now + _seconds(self.claim_seconds))
             self._load_threads(claims)
         return claims, handled + len(claims)
 
@@ -544,6 +539,36 @@ def _sent_in_time(claim, subject, now, due, start, open_lead):
     else:
         (moved, started), = run(*sent)
     return moved, started if start else None
+
+
+# Postgres: a batch of claims in one statement whose text never changes (one array per
+# column), so it is prepared once; a multi-row VALUES list is new SQL for every batch
+# size, built by peewee and parsed by psycopg and the server each time.
+_CLAIM_PG = f"""
+INSERT INTO message (id, lead_id, campaign_id, step, status, message_id, claim_token,
+                     claimed_until, local_day, created_at)
+SELECT id, lead_id, %(campaign)s, step, '{CLAIMED}', message_id, %(token)s, %(until)s,
+       %(day)s, %(now)s
+FROM unnest(%(ids)s::text[], %(leads)s::text[], %(steps)s::int[], %(message_ids)s::text[])
+  AS t(id, lead_id, step, message_id)
+"""
+
+
+def _insert_claims(claims, *, token, until, day, now):
+    """The claims' Message rows (one campaign's), ``claimed`` until ``until``."""
+    campaign_id = claims[0].campaign_id
+    if is_postgres():
+        db.execute_sql(_CLAIM_PG, {
+            "campaign": campaign_id, "token": token, "until": until, "day": day, "now": now,
+            "ids": [c.message_pk for c in claims], "leads": [c.lead.id for c in claims],
+            "steps": [c.step for c in claims], "message_ids": [c.message_id for c in claims]})
+        return
+    Message.insert_many([
+        {Message.id: c.message_pk, Message.lead: c.lead.id, Message.campaign: campaign_id,
+         Message.step: c.step, Message.status: CLAIMED, Message.message_id: c.message_id,
+         Message.claim_token: token, Message.claimed_until: until,
+         Message.local_day: day, Message.created_at: now}
+        for c in claims]).as_rowcount().execute()
 
 
 def _seconds(n):
