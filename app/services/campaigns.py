@@ -127,6 +127,11 @@ def _page(tenant_id, workspace, status, starting_after, limit, offset):
     summed from the trigger-kept counts, and the page walks the (workspace, [status,]
     created_at, id) index; with a cursor it seeks to the cursor's (created_at, id)
     instead of skipping rows.
+
+    A page with no offset (the first, and every page by cursor) carries its limit in
+    the SQL text, a statement per limit: Postgres plans a prepared statement whose
+    LIMIT or OFFSET is a parameter again on every run (its plan for any value assumes
+    a tenth of the rows), which was half of the query's time at 1M campaigns.
     """
     def build():
         workspace_id = Workspace.select(Workspace.id).where(
@@ -145,10 +150,13 @@ def _page(tenant_id, workspace, status, starting_after, limit, offset):
                 (Campaign.id == slot("cursor")) & (Campaign.workspace == workspace_id))
             query = query.where(Tuple(Campaign.created_at, Campaign.id)
                                 < Tuple(cursor_at, slot("cursor")))
-        return (query.order_by(Campaign.created_at.desc(), Campaign.id.desc())
-                .limit(slot("limit")).offset(slot("offset")))
-    return statement(f"campaigns.list.page.{bool(status)}.{bool(starting_after)}", build,
-                     tenant=tenant_id, workspace=workspace, status=status,
+        query = query.order_by(Campaign.created_at.desc(), Campaign.id.desc())
+        if offset:
+            return query.limit(slot("limit")).offset(slot("offset"))
+        return query.limit(SQL(str(int(limit))))
+    variant = "offset" if offset else f"limit{int(limit)}"
+    return statement(f"campaigns.list.page.{bool(status)}.{bool(starting_after)}.{variant}",
+                     build, tenant=tenant_id, workspace=workspace, status=status,
                      cursor=starting_after, limit=limit, offset=offset).fetchall()
 
 
