@@ -315,13 +315,15 @@ def apply_action(tenant, campaign_id, *, action, api_key=None, expected_version=
     sources, target = TRANSITIONS[action]
     with transaction():
         if action == "start" and is_postgres():
-            # The leads a start schedules before the campaign, the order in which an
-            # unsubscribe (through another campaign's link) ends such a lead and then
-            # counts it on this campaign.
+            # The leads a start schedules (outcomes.schedule_pending) before the
+            # campaign, the order in which an unsubscribe (through another campaign's
+            # link) ends such a lead and then counts it on this campaign. A start of a
+            # campaign already active finds none: its pending leads are scheduled.
             ours = Campaign.select(Campaign.id).where(
                 (Campaign.id == campaign_id) & (Campaign.tenant == tenant))
             locked(Lead.select(Lead.id).where(
-                (Lead.campaign == ours) & (Lead.status == PENDING))).execute()
+                (Lead.campaign == ours) & (Lead.status == PENDING)
+                & Lead.next_send_at.is_null())).execute()
         campaign = get_campaign(tenant, campaign_id, for_update=True)
         _check_version(campaign, expected_version)
         if campaign.status == target:
