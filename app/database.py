@@ -106,6 +106,14 @@ def locked(query):
     return query.for_update() if is_postgres() else query
 
 
+def lock_rows(query):
+    """Lock ``query``'s rows now (Postgres), ahead of the rows a caller takes next, to
+    keep the lock order every path keeps. Nothing on SQLite, whose writers are
+    serialised: no query is run."""
+    if is_postgres():
+        query.for_update().execute()
+
+
 def skip_locked(query):
     return query.for_update(skip_locked=True) if is_postgres() else query
 

@@ -197,3 +197,15 @@ def test_statements_run_together_share_one_transaction(scratch):
     (first, _), (second, _) = database.run_together(("SELECT pg_current_xact_id()", []),
                                                     ("SELECT pg_current_xact_id()", []))
     assert first == second
+
+
+@pytest.mark.skipif(ON_POSTGRES, reason="SQLite serialises writers: it has no row locks")
+def test_lock_rows_runs_no_query_on_sqlite(app, tenant):
+    from app.models import Campaign
+    from tests.conftest import count_queries
+    with count_queries() as queries:
+        database.lock_rows(Campaign.select(Campaign.id))
+    assert queries == []
+    with count_queries() as queries:  # the counter does see a query run
+        list(Campaign.select(Campaign.id))
+    assert len(queries) == 1

@@ -8,7 +8,7 @@ Callers hold a transaction.
 from peewee import Select, Value, fn
 
 from app import clock
-from app.database import bound, db, is_postgres, locked, slot, statement
+from app.database import bound, db, is_postgres, lock_rows, slot, statement
 from app.models import (
     ACTIVE,
     BOUNCED,
@@ -69,7 +69,7 @@ def maybe_complete(campaign_id, now=None, *, unless_open=None):
     """
     now = now or clock.now()
     if is_postgres():
-        locked(Campaign.select(Campaign.id).where(Campaign.id == campaign_id)).execute()
+        lock_rows(Campaign.select(Campaign.id).where(Campaign.id == campaign_id))
         return bool(db.execute_sql(*completion(campaign_id, now, unless_open=unless_open))
                     .rowcount)
     if unless_open is None:

@@ -4,7 +4,7 @@ import copy
 from peewee import JOIN, SQL, Tuple, fn
 
 from app import clock
-from app.database import compiled, is_postgres, locked, run, slot, statement, transaction
+from app.database import compiled, lock_rows, locked, run, slot, statement, transaction
 from app.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from app.models import (
     ACTIVE,
@@ -253,15 +253,15 @@ def delete_campaign(tenant, campaign_id, *, expected_version=None):
     with transaction():
         campaign = get_campaign(tenant, campaign_id)
         _check_deletable(campaign, expected_version)
-        if is_postgres():
-            # Its messages, its leads, then the campaign: the order in which a send's
-            # record, an open or a reply takes them. Opens keep arriving after a pause;
-            # holding the campaign first, the deletion's cascade would wait for a lead
-            # whose open waits for the campaign. Checked again once the campaign is held.
-            locked(Message.select(Message.id).where(Message.campaign == campaign.id)).execute()
-            locked(Lead.select(Lead.id).where(Lead.campaign == campaign.id)).execute()
-            campaign = get_campaign(tenant, campaign_id, for_update=True)
-            _check_deletable(campaign, expected_version)
+        # Its messages, its leads, then the campaign: the order in which a send's record,
+        # an open or a reply takes them. Opens keep arriving after a pause; holding the
+        # campaign first, the deletion's cascade would wait for a lead whose open waits
+        # for the campaign. Checked again once the campaign is held (on SQLite, which
+        # holds the write lock since BEGIN, the second read finds the same).
+        lock_rows(Message.select(Message.id).where(Message.campaign == campaign.id))
+        lock_rows(Lead.select(Lead.id).where(Lead.campaign == campaign.id))
+        campaign = get_campaign(tenant, campaign_id, for_update=True)
+        _check_deletable(campaign, expected_version)
         campaign.delete_instance(recursive=True)
     return campaign
 
@@ -314,16 +314,16 @@ def apply_action(tenant, campaign_id, *, action, api_key=None, expected_version=
     """
     sources, target = TRANSITIONS[action]
     with transaction():
-        if action == "start" and is_postgres():
+        if action == "start":
             # The leads a start schedules (outcomes.schedule_pending) before the
             # campaign, the order in which an unsubscribe (through another campaign's
             # link) ends such a lead and then counts it on this campaign. A start of a
             # campaign already active finds none: its pending leads are scheduled.
             ours = Campaign.select(Campaign.id).where(
                 (Campaign.id == campaign_id) & (Campaign.tenant == tenant))
-            locked(Lead.select(Lead.id).where(
+            lock_rows(Lead.select(Lead.id).where(
                 (Lead.campaign == ours) & (Lead.status == PENDING)
-                & Lead.next_send_at.is_null())).execute()
+                & Lead.next_send_at.is_null()))
         campaign = get_campaign(tenant, campaign_id, for_update=True)
         _check_version(campaign, expected_version)
         if campaign.status == target:

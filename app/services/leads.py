@@ -1,6 +1,6 @@
 """Leads of a campaign: add in bulk, list, remove."""
 from app import clock
-from app.database import locked, transaction
+from app.database import lock_rows, transaction
 from app.errors import Conflict, NotFound
 from app.models import COMPLETED, DRAFT, Lead, Message, Suppression
 from app.sending import outcomes
@@ -79,8 +79,8 @@ def delete_lead(tenant, campaign_id, lead_id):
         # The lead's messages before the lead, as the record of a sent mail and the
         # reaper take them; the deletion would otherwise hold the lead and then wait for
         # a message row (its cascade) that such a record holds while it waits for the lead.
-        locked(Message.select(Message.id).where((Message.lead == lead_id)
-                                                & (Message.campaign == campaign))).execute()
+        lock_rows(Message.select(Message.id).where((Message.lead == lead_id)
+                                                   & (Message.campaign == campaign)))
         deleted = Lead.delete().where((Lead.id == lead_id) & (Lead.campaign == campaign)).execute()
         if not deleted:
             raise NotFound(f"No lead '{lead_id}' in this campaign.", code="lead_not_found",

@@ -45,19 +45,21 @@ class Opening:
 
         monkeypatch.setattr(outcomes, "bump", slow_bump)
 
-    def start(self, email):
-        self.thread = threading.Thread(target=self._run, args=(email,), name="open")
+    def start(self, *args):
+        self.thread = threading.Thread(target=self._run, args=args, name="open")
         self.thread.start()
         assert self.locked.wait(5)
 
-    def _run(self, email):
+    def _run(self, *args):
         try:
             with database.connection(), database.transaction():
-                lead = Lead.get(Lead.email == email)
-                outcomes.record_open(lead, self.now)
+                self.record(*args)
         except Exception as exc:  # noqa: BLE001 - reported by the test
             self.errors.append(exc)
             self.locked.set()
+
+    def record(self, email):
+        outcomes.record_open(Lead.get(Lead.email == email), self.now)
 
     def join(self):
         self.thread.join(10)
@@ -200,7 +202,7 @@ def test_a_campaign_resumed_while_its_deletion_takes_its_rows_is_kept(api, launc
     campaign_id = launch(leads=[{"email": "a@example.com"}], sequence=TWO_STEPS)
     url = f"/api/v1/tenant/campaigns/{campaign_id}"
     assert api.post(f"{url}/send", json={"action": "pause"}).status_code == 200
-    locked, resumed = service.locked, []
+    lock_rows, resumed = service.lock_rows, []
 
     def resume_first(query):
         # Once, before the deletion's first lock (the resume calls this too).
@@ -209,9 +211,9 @@ def test_a_campaign_resumed_while_its_deletion_takes_its_rows_is_kept(api, launc
                 api.post(f"{url}/send", json={"action": "resume"})))
             resuming.start()
             resuming.join(10)
-        return locked(query)
+        return lock_rows(query)
 
-    monkeypatch.setattr(service, "locked", resume_first)
+    monkeypatch.setattr(service, "lock_rows", resume_first)
     response = api.delete(url)
     assert resumed[0].status_code == 200, resumed[0].json
     assert response.status_code == 409, response.json
@@ -224,20 +226,14 @@ class Unsubscribing(Opening):
     address's leads and, before counting one on ``at_campaign``, waits ``hold`` seconds
     (holding that lead, and the counters of the campaigns before it)."""
 
-    def _run(self, email, campaign_id):
-        try:
-            with database.connection(), database.transaction():
-                lead = Lead.get((Lead.email == email) & (Lead.campaign == campaign_id))
-                outcomes.record_unsubscribe(lead, self.now)
-        except Exception as exc:  # noqa: BLE001 - reported by the test
-            self.errors.append(exc)
-            self.locked.set()
+    def record(self, email, campaign_id):
+        unsubscribe_through(email, campaign_id, self.now)
 
-    def start(self, email, campaign_id):
-        self.thread = threading.Thread(target=self._run, args=(email, campaign_id),
-                                       name="open")
-        self.thread.start()
-        assert self.locked.wait(5)
+
+def unsubscribe_through(email, campaign_id, now):
+    """An unsubscribe through the link in the mail of ``email``'s lead in the campaign."""
+    lead = Lead.get((Lead.email == email) & (Lead.campaign == campaign_id))
+    outcomes.record_unsubscribe(lead, now)
 
 
 def test_a_start_during_an_unsubscribe_through_another_campaigns_link(
@@ -274,8 +270,7 @@ def test_two_addresses_unsubscribed_at_once_from_the_same_two_campaigns(
     def b_through_the_second_link():
         try:
             with database.connection(), database.transaction():
-                lead = Lead.get((Lead.email == "b@example.com") & (Lead.campaign == high))
-                outcomes.record_unsubscribe(lead, frozen.now())
+                unsubscribe_through("b@example.com", high, frozen.now())
         except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
