@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from email import policy
 from email.errors import MessageError
-from email.parser import BytesParser, Parser
+from email.parser import BytesParser
 
 from app.database import transaction
 from app.models import SENDING, SENT, UNCONFIRMED, Campaign, Lead, Message
@@ -130,9 +130,12 @@ def _report(msg):
                         and STATUS_PERMANENT.fullmatch(status[0])):
                     failed.add(address)
         elif kind in ("message/rfc822", "text/rfc822-headers"):
-            original = part.get_content()
             if kind == "text/rfc822-headers":
-                original = Parser(policy=policy.default).parsestr(original, headersonly=True)
+                # Headers are bytes, whatever charset the part claims (RFC 6532: UTF-8).
+                original = BytesParser(policy=policy.default).parsebytes(
+                    part.get_payload(decode=True) or b"", headersonly=True)
+            else:
+                original = part.get_content()
             returned.extend(_ids(str(original.get("Message-ID") or ""))[:1])
     return Report(tuple(dict.fromkeys(returned))[:2], frozenset(failed))
 

@@ -1,4 +1,5 @@
 """Replies and bounces cannot be forged: who sent a reply, and what a bounce really says."""
+from app import database
 from app.models import Message
 from tests.sending.conftest import add_leads, lead_of
 from tests.sending.test_inbound import GRACE, dsn, reply, stats
@@ -93,7 +94,8 @@ def test_reply_to_a_mail_the_server_refused_is_ignored(api, inbound, launch, dis
     smtp_server.rcpt_replies[GRACE] = "550 5.1.1 No such user"
     campaign_id = launch(leads=[{"email": GRACE}], sequence=[{"subject": "Hi", "body": "Hi"}])
     dispatcher.run_once()
-    [refused] = Message.select().where(Message.campaign == campaign_id)
+    with database.connection():
+        [refused] = Message.select().where(Message.campaign == campaign_id)
     assert smtp_server.messages == []
     response = inbound(reply(in_reply_to=refused.message_id))
     assert response.json["data"] == {"outcome": "ignored", "lead_id": None}
@@ -106,8 +108,9 @@ def test_reply_to_a_mail_the_server_refused_is_ignored(api, inbound, launch, dis
 def random_token_id(campaign_id):
     """Give the campaign's one message a Message-ID of the random-token shape."""
     token = "<Zk3-q_9Xv2LmT0aBcD4eFgHi@acme.test>"
-    assert Message.update(message_id=token).where(
-        Message.campaign == campaign_id).execute() == 1
+    with database.connection():
+        assert Message.update(message_id=token).where(
+            Message.campaign == campaign_id).execute() == 1
     return token
 
 
