@@ -16,9 +16,9 @@ address, quote a Message-ID they saw, or write a text that looks like a bounce. 
 import logging
 import re
 from dataclasses import dataclass
-from email import policy
 from email.errors import MessageError
 from email.parser import BytesParser
+from email.policy import EmailPolicy
 
 from app.database import transaction
 from app.models import SENDING, SENT, UNCONFIRMED, Campaign, Lead, Message
@@ -39,6 +39,17 @@ MAX_CONTAINERS = 64
 # one, so counting them in the raw bytes (folded or not, anywhere, over-counting text
 # that merely looks like one) bounds the nesting before the parser is run at all.
 CONTAINER = re.compile(rb"^content-type:\s*(?:multipart|message)/", re.I | re.M)
+# Each part costs the parser a message object: a megabyte of empty parts takes seconds.
+# Every part starts on a delimiter line, "--" and the boundary; counting the lines that
+# start with "--" (signatures and rulers too) bounds them with room for real mail.
+MAX_DELIMITERS = 1000
+# The header parser's cost grows faster than a header's length (an address list of a
+# megabyte takes half a minute, a subject of encoded words more memory than a worker
+# has): a header is read only up to this size. Real ones are far shorter; References
+# keeps its end, the most recent ids.
+MAX_HEADER_CHARS = 16 * 1024
+# At most this many per-recipient blocks of a report are read (ours name one).
+MAX_REPORT_BLOCKS = 100
 # What the email package raises on input it cannot make sense of (policy.default parses
 # headers lazily, when they are read): a malformed message is ignored, never a 500.
 UNREADABLE = (MessageError, RecursionError, LookupError, ValueError, TypeError)
@@ -70,10 +81,30 @@ class Reading:
     auto: bool
 
 
+class HeaderTooLong(ValueError):
+    pass
+
+
+class BoundedPolicy(EmailPolicy):
+    """policy.default, except that a header longer than MAX_HEADER_CHARS is not parsed
+    (header_fetch_parse is the documented hook, called as each header is read)."""
+
+    def header_fetch_parse(self, name, value):
+        if len(value) > MAX_HEADER_CHARS:
+            if name.lower() != "references":
+                raise HeaderTooLong(f"{name} header of {len(value)} characters")
+            value = value[-MAX_HEADER_CHARS:]
+        return super().header_fetch_parse(name, value)
+
+
+POLICY = BoundedPolicy()
+
+
 def _parse(raw):
-    if len(CONTAINER.findall(raw)) > MAX_CONTAINERS:
+    if (len(CONTAINER.findall(raw)) > MAX_CONTAINERS
+            or raw.count(b"\n--") > MAX_DELIMITERS):
         return None
-    return BytesParser(policy=policy.default).parsebytes(raw)
+    return BytesParser(policy=POLICY).parsebytes(raw)
 
 
 def is_auto_reply(msg):
@@ -122,7 +153,7 @@ def _report(msg):
         kind = part.get_content_type()
         if kind == "message/delivery-status":
             blocks = part.get_payload()
-            for block in blocks if isinstance(blocks, list) else ():
+            for block in blocks[:MAX_REPORT_BLOCKS] if isinstance(blocks, list) else ():
                 address = _recipient(block.get("Final-Recipient"))
                 action = str(block.get("Action") or "").strip().lower()
                 status = str(block.get("Status") or "").split()
@@ -132,7 +163,7 @@ def _report(msg):
         elif kind in ("message/rfc822", "text/rfc822-headers"):
             if kind == "text/rfc822-headers":
                 # Headers are bytes, whatever charset the part claims (RFC 6532: UTF-8).
-                original = BytesParser(policy=policy.default).parsebytes(
+                original = BytesParser(policy=POLICY).parsebytes(
                     part.get_payload(decode=True) or b"", headersonly=True)
             else:
                 original = part.get_content()

@@ -2,7 +2,7 @@
 a 500 forever): what cannot be read is accepted and ignored, and changes nothing."""
 import pytest
 
-from app.services.inbound import MAX_CONTAINERS
+from app.services.inbound import MAX_CONTAINERS, MAX_DELIMITERS, MAX_HEADER_CHARS, MAX_REPORT_BLOCKS
 from tests.sending.conftest import lead_of
 from tests.sending.test_inbound import GRACE, dsn, reply, stats
 
@@ -143,3 +143,60 @@ def test_thousands_of_references_are_looked_up_boundedly(api, inbound, mailed):
     response = inbound(reply(references=f"{noise} {message_id}"))
     assert response.json["data"]["outcome"] == "reply"
     assert stats(api, campaign_id)["replied"] == 1
+
+
+# ---- bounded cost: what the parser is given, and what is read of it ------------------
+
+def test_a_from_header_longer_than_the_bound_is_ignored(api, inbound, mailed):
+    campaign_id, message_id = mailed()
+    colleagues = ", ".join(f"c{i}@example.com" for i in range(MAX_HEADER_CHARS // 16))
+    raw = reply(in_reply_to=message_id).replace(
+        f"From: Grace Hopper <{GRACE}>", f"From: {GRACE}, {colleagues}")
+    assert_ignored(inbound(raw))
+    assert stats(api, campaign_id)["replied"] == 0
+
+
+def test_a_subject_of_a_hundred_thousand_encoded_words_is_ignored(app, api, inbound, mailed):
+    campaign_id, message_id = mailed()
+    raw = reply(in_reply_to=message_id, subject="=?utf-8?q?a?= " * 70_000)
+    assert len(raw) < app.config["MAX_CONTENT_LENGTH"]
+    assert_ignored(inbound(raw))
+    assert stats(api, campaign_id)["replied"] == 0
+
+
+def test_references_longer_than_the_bound_keep_their_most_recent_ids(api, inbound, mailed):
+    campaign_id, message_id = mailed()
+    noise = " ".join(f"<n{i}@elsewhere.test>" for i in range(MAX_HEADER_CHARS // 10))
+    response = inbound(reply(references=f"{noise} {message_id}"))
+    assert response.json["data"]["outcome"] == "reply"
+    assert stats(api, campaign_id)["replied"] == 1
+
+
+def test_a_megabyte_of_empty_parts_is_ignored(app, api, inbound, mailed):
+    campaign_id, message_id = mailed()
+    raw = reply(in_reply_to=message_id, body="PLACEHOLDER").replace(
+        "Content-Type: text/plain; charset=utf-8", "Content-Type: multipart/mixed; boundary=b")
+    raw = raw.replace("PLACEHOLDER", "--b\r\n\r\nx\r\n" * 90_000 + "--b--")
+    assert len(raw) < app.config["MAX_CONTENT_LENGTH"]
+    assert_ignored(inbound(raw))
+    assert stats(api, campaign_id)["replied"] == 0
+
+
+def test_a_reply_with_signatures_and_rulers_counts(api, inbound, mailed):
+    campaign_id, message_id = mailed()
+    quoted = "\r\n".join(["--", "-----Original Message-----", "-- ", "Grace"] * 50)
+    assert quoted.count("\n--") < MAX_DELIMITERS
+    response = inbound(reply(in_reply_to=message_id, body=f"Yes, Thursday.\r\n{quoted}"))
+    assert response.json["data"]["outcome"] == "reply"
+    assert stats(api, campaign_id)["replied"] == 1
+
+
+def test_a_report_reads_only_its_first_recipient_blocks(api, inbound, mailed):
+    campaign_id, message_id = mailed()
+    others = "".join(f"Final-Recipient: rfc822; n{i}@elsewhere.test\r\nAction: failed\r\n"
+                     "Status: 5.1.1\r\n\r\n" for i in range(MAX_REPORT_BLOCKS))
+    raw = dsn(message_id).replace(f"Final-Recipient: rfc822; {GRACE}",
+                                  f"{others}Final-Recipient: rfc822; {GRACE}")
+    assert_ignored(inbound(raw))
+    assert lead_of(api, campaign_id, GRACE)["status"] == "in_progress"
+    assert stats(api, campaign_id)["bounced"] == 0
