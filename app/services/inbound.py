@@ -127,8 +127,17 @@ def _ids(text):
             if found.isascii() and found.isprintable() and len(found) <= MAX_MSGID_LENGTH]
 
 
+def _utf8(text):
+    """``text`` with the raw 8-bit bytes BytesParser keeps as surrogate escapes read as
+    UTF-8, as RFC 6532 writes addresses in headers (kept as it is when they are not)."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8")
+    except UnicodeError:
+        return text
+
+
 def _senders(msg):
-    return tuple((address.username, address.domain)
+    return tuple((_utf8(address.username), _utf8(address.domain))
                  for header in msg.get_all("From") or []
                  for address in getattr(header, "addresses", ()))
 

@@ -1,7 +1,7 @@
 """Replies and bounces cannot be forged: who sent a reply, and what a bounce really says."""
 from app import database
 from app.models import Message
-from tests.sending.conftest import add_leads, lead_of
+from tests.sending.conftest import add_leads, lead_of, leads_of
 from tests.sending.test_inbound import GRACE, dsn, reply, stats
 
 UNTOUCHED = {"sent": 1, "opened": 0, "replied": 0, "clicked": 0, "bounced": 0,
@@ -202,3 +202,17 @@ def test_report_with_the_whole_returned_mail_bounces_the_lead(api, inbound, mail
     assert response.json["data"] == {"outcome": "bounce", "lead_id": lead["id"]}
     assert lead["status"] == "bounced"
     assert stats(api, campaign_id)["bounced"] == 1
+
+
+def test_reply_from_the_leads_domain_written_in_unicode_counts(api, inbound, launch,
+                                                               dispatcher, smtp_server,
+                                                               frozen):
+    campaign_id = launch(leads=[{"email": "grace@bücher.example"}],
+                         sequence=[{"subject": "Hi", "body": "Hi"}])
+    assert dispatcher.run_once().sent == 1
+    [lead] = [lead["id"] for lead in leads_of(api, campaign_id)]
+    raw = from_("Hedy <hedy@bücher.example>",
+                reply(in_reply_to=smtp_server.parsed()[0]["Message-ID"]))
+    response = inbound(raw.encode())
+    assert response.json["data"] == {"outcome": "reply", "lead_id": lead}
+    assert stats(api, campaign_id)["replied"] == 1
