@@ -1,8 +1,9 @@
 """Opens, clicks and unsubscribes, each proven by a signed token from a sent message."""
 from app.database import transaction
 from app.errors import NotFound
+from app.mail import tokens
 from app.models import Lead, Message, Workspace
-from app.sending import outcomes, tokens
+from app.sending import outcomes
 
 
 def _gone():

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.sending import compose
-from app.sending.compose import Composer, Parts
+from app.mail import compose
+from app.mail.compose import Composer, Parts
 
 BOUNDARY = re.compile(rb"={15}\d{19}==(?:\.\d+)?")
 SENT_AT = dt.datetime(2026, 11, 30, 10, 0, 0)

@@ -10,8 +10,8 @@ from contextlib import contextmanager
 
 import pytest
 
-from app.sending.compose import Outgoing
-from app.sending.mailers import PermanentFailure, SMTPMailer, TemporaryFailure
+from app.mail.compose import Outgoing
+from app.mail.mailers import PermanentFailure, SMTPMailer, TemporaryFailure
 
 OK = {"mail": "250 OK", "rcpt": "250 OK", "data": "354 Go ahead", "end": "250 Queued"}
 MESSAGE = Outgoing("<m1@acme.test>", b"Subject: Hi\r\n\r\nHello\r\n.starts with a dot\r\n")

@@ -2,7 +2,7 @@
 proven by a signed token; and what they count."""
 import pytest
 
-from app.sending import tokens
+from app.mail import tokens
 from tests.conftest import Tenant
 from tests.sending.conftest import (
     ALWAYS,

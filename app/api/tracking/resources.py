@@ -20,7 +20,7 @@ NO_STORE = {"Cache-Control": "no-store, max-age=0"}
 
 
 def _secret():
-    """Every key a link may be signed with, oldest first (see app.sending.tokens)."""
+    """Every key a link may be signed with, oldest first (see app.mail.tokens)."""
     config = current_app.config
     return (*config.get("SECRET_KEY_FALLBACKS", ()), config["SECRET_KEY"])
 

@@ -21,7 +21,7 @@ from email.utils import format_datetime, formataddr
 from functools import lru_cache
 from io import BytesIO
 
-from app.sending import templates, tokens
+from app.mail import templates, tokens
 
 # A link ends before white space or markup, and never on the punctuation that closes the
 # sentence around it ("see https://example.com/pricing." links to .../pricing).

@@ -9,7 +9,7 @@ import re
 import smtplib
 import ssl
 
-from app.sending.compose import ascii_address
+from app.mail.compose import ascii_address
 
 
 class DeliveryError(Exception):
