@@ -1,37 +1,258 @@
-"""Subjects and bodies are Jinja2 templates rendered in the sandbox.
+"""Subjects and bodies are Jinja2 templates rendered in the sandbox, with a bounded cost.
 
-The sandbox refuses attribute tricks (``{{ ''.__class__ }}``); a missing variable renders
-empty, so ``{{ firstName | default("there") }}`` is the way to give a fallback.
+Templates are code written by tenants. The sandbox refuses attribute tricks
+(``{{ ''.__class__ }}``); on top of it:
+
+- At save time (``syntax_error``): a source is at most MAX_SOURCE_CHARS characters and
+  MAX_NESTING blocks deep, and every way compiling can fail becomes a sentence. ``**``,
+  ``*``, ``+`` and ``%`` are intercepted (the sandbox's ``intercepted_binops``), which
+  also keeps Jinja's compiler from folding them into constants: folding ran
+  ``{{ 9**9**9 }}`` inside the request that saved it.
+- At send time (``render``): a Budget per message, time and output size. Output comes
+  from ``Template.generate()`` and stops once over the size; time is checked between
+  chunks and in the sandbox's call/getattr hooks, and in the main thread an
+  ITIMER_REAL alarm also interrupts a loop that produces nothing to check between.
+
+A missing variable renders empty, so ``{{ firstName | default("there") }}`` is the way
+to give a fallback.
 """
+import contextlib
+import contextvars
+import signal
+import threading
+import time
 from functools import lru_cache
 
-from jinja2 import TemplateSyntaxError
+from jinja2 import TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-_env = ImmutableSandboxedEnvironment(autoescape=False, keep_trailing_newline=True)
+# Save-time bounds. A compiled template's size grows with its source once nothing is
+# folded into constants, so COMPILED_CACHE entries of at most MAX_SOURCE_CHARS each
+# bound the cache in bytes: a few hundred bytes of code per source character, some
+# tens of MB per process at the worst, and far less for real templates.
+MAX_SOURCE_CHARS = 20_000
+MAX_NESTING = 10
+COMPILED_CACHE = 256
+# Run-time bounds on values: a range, and what one operator or call may produce.
+MAX_RANGE = 1_000
+MAX_ITEMS = 10_000          # characters of a string, items of a list, from * + % or a call
+MAX_INT_BITS = 4_096        # integers from ** * +: about 1,200 decimal digits
+# A message's default budget (the RENDER_SECONDS / RENDER_MAX_BYTES settings).
+RENDER_SECONDS = 1.0
+RENDER_MAX_BYTES = 256 * 1024
 
-
-def syntax_error(source):
-    """A sentence describing why ``source`` does not parse, or None when it does."""
-    try:
-        _compile(source)
-    except TemplateSyntaxError as exc:
-        return f"line {exc.lineno}: {exc.message}"
-    return None
-
-
-@lru_cache(maxsize=1024)
-def _compile(source):
-    return _env.from_string(source)
+_BLOCKS = (nodes.For, nodes.If, nodes.With, nodes.Macro, nodes.CallBlock,
+           nodes.FilterBlock, nodes.Block, nodes.ScopedEvalContextModifier)
 
 
 class RenderError(Exception):
     pass
 
 
-def render(source, variables):
+class _Overtime(BaseException):
+    """Raised by the alarm inside a render. A BaseException, so that no ``except
+    Exception`` along the way (a filter, a library) takes it for an ordinary error."""
+
+
+class Budget:
+    """What rendering one message may cost: the renders of its subject and body share
+    ``seconds``; each may write at most ``max_bytes`` (UTF-8)."""
+
+    def __init__(self, *, seconds=RENDER_SECONDS, max_bytes=RENDER_MAX_BYTES):
+        self.seconds, self.max_bytes = seconds, max_bytes
+        self.deadline = time.monotonic() + seconds
+
+    def check(self):
+        if time.monotonic() > self.deadline:
+            raise _Overtime
+
+    def overtime(self):
+        return RenderError(f"rendering took longer than {self.seconds:g} s")
+
+    def too_large(self):
+        return RenderError(f"the rendered body is larger than {_size(self.max_bytes)}")
+
+
+def _size(count):
+    if count % 1024 == 0:
+        return f"{count // 1024} KiB"
+    return f"{count} bytes"
+
+
+_budget = contextvars.ContextVar("render_budget", default=None)
+
+
+def _check_time():
+    budget = _budget.get()
+    if budget is not None:
+        budget.check()
+
+
+def _bounded_value(value):
+    """``value``, unless it is a string or sequence longer than MAX_ITEMS or an integer
+    over MAX_INT_BITS."""
+    if isinstance(value, str | bytes | list | tuple) and len(value) > MAX_ITEMS:
+        raise SecurityError(f"a value longer than {MAX_ITEMS} items is not allowed")
+    if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
+        raise SecurityError("a number that large is not allowed")
+    return value
+
+
+def _length(value):
+    return len(value) if isinstance(value, str | bytes | list | tuple) else None
+
+
+def _bounded_range(*args):
+    bounds = range(*args)
+    if len(bounds) > MAX_RANGE:
+        raise SecurityError(f"range() may produce at most {MAX_RANGE} items")
+    return bounds
+
+
+class BoundedEnvironment(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, with operators that cannot build huge values."""
+
+    intercepted_binops = frozenset({"**", "*", "+", "%"})
+
+    def call_binop(self, context, operator, left, right):
+        _check_time()
+        if operator == "**":
+            self._check_power(left, right)
+        elif operator == "*":
+            self._check_product(left, right)
+        result = super().call_binop(context, operator, left, right)
+        return _bounded_value(result)
+
+    @staticmethod
+    def _check_power(base, exponent):
+        # The result's size, known before computing it.
+        if (isinstance(base, int) and isinstance(exponent, int) and exponent > 0
+                and max(base.bit_length(), 1) * exponent > MAX_INT_BITS):
+            raise SecurityError("a power that large is not allowed")
+
+    @staticmethod
+    def _check_product(left, right):
+        for seq, count in ((left, right), (right, left)):
+            if (_length(seq) is not None and isinstance(count, int)
+                    and _length(seq) * count > MAX_ITEMS):
+                raise SecurityError(
+                    f"a repeated value longer than {MAX_ITEMS} items is not allowed")
+        if (isinstance(left, int) and isinstance(right, int)
+                and left.bit_length() + right.bit_length() > MAX_INT_BITS):
+            raise SecurityError("a product that large is not allowed")
+
+    def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 (the sandbox's own signature)
+        _check_time()
+        return _bounded_value(super().call(__context, __obj, *args, **kwargs))
+
+    def getattr(self, obj, attribute):
+        _check_time()
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj, argument):
+        _check_time()
+        return super().getitem(obj, argument)
+
+
+_env = BoundedEnvironment(autoescape=False, keep_trailing_newline=True)
+_env.globals["range"] = _bounded_range
+
+
+def _depth(node):
+    """How deeply blocks (loops, conditions, macros...) nest in ``node``."""
+    deepest = 0
+    for child in node.iter_child_nodes():
+        deepest = max(deepest, _depth(child))
+    return deepest + isinstance(node, _BLOCKS)
+
+
+@lru_cache(maxsize=COMPILED_CACHE)
+def _compile(source):
+    """The compiled template; raises RenderError with a sentence for any source that
+    cannot be compiled within the bounds."""
+    if len(source) > MAX_SOURCE_CHARS:
+        raise RenderError(f"the template is longer than {MAX_SOURCE_CHARS} characters")
     try:
-        return _compile(source).render(**variables)
-    except (SecurityError, TemplateError, ArithmeticError, TypeError, ValueError) as exc:
+        tree = _env.parse(source)
+        if _depth(tree) > MAX_NESTING:
+            raise RenderError(f"blocks are nested more than {MAX_NESTING} deep")
+        return _env.from_string(tree)
+    except TemplateSyntaxError as exc:
+        raise RenderError(f"line {exc.lineno}: {exc.message}") from exc
+    except RecursionError as exc:
+        raise RenderError("the template is nested too deeply") from exc
+    except SyntaxError as exc:
+        # Python's own compiler: "too many statically nested blocks", and the like.
+        raise RenderError(f"the template is too complex ({exc.msg})") from exc
+    except MemoryError as exc:
+        raise RenderError("the template is too large to compile") from exc
+    except (ValueError, OverflowError) as exc:
+        # A number literal with more digits than Python converts (int_max_str_digits).
+        raise RenderError(f"the template has a value that cannot be used ({exc})") from exc
+
+
+def syntax_error(source):
+    """A sentence describing why ``source`` cannot be used, or None when it can."""
+    try:
+        _compile(source)
+    except RenderError as exc:
+        return str(exc)
+    return None
+
+
+def _on_alarm(signum, frame):
+    raise _Overtime
+
+
+@contextlib.contextmanager
+def _alarm(budget):
+    """An ITIMER_REAL alarm at the budget's deadline, in the main thread only (signals
+    are delivered there); the previous handler and any timer already running are put
+    back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGALRM, _on_alarm)
+    started = time.monotonic()
+    delay, interval = signal.setitimer(signal.ITIMER_REAL,
+                                       max(budget.deadline - started, 0.001))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL if previous is None else previous)
+        if delay:
+            signal.setitimer(signal.ITIMER_REAL,
+                             max(delay - (time.monotonic() - started), 0.001), interval)
+
+
+def render(source, variables, *, budget=None):
+    """``source`` rendered with ``variables`` within ``budget`` (a Budget; a fresh one
+    with the defaults when None). Raises RenderError with the reason."""
+    budget = budget or Budget()
+    template = _compile(source)
+    token = _budget.set(budget)
+    written, chunks = 0, []
+    try:
+        with _alarm(budget):
+            budget.check()
+            for chunk in template.generate(**variables):
+                written += len(chunk) if chunk.isascii() else len(chunk.encode("utf-8",
+                                                                               "surrogatepass"))
+                if written > budget.max_bytes:
+                    raise budget.too_large()
+                chunks.append(chunk)
+                budget.check()
+    except _Overtime:
+        raise budget.overtime() from None
+    except RecursionError as exc:
+        raise RenderError("the template recurses too deeply") from exc
+    except MemoryError as exc:
+        raise RenderError("rendering needed too much memory") from exc
+    except (SecurityError, TemplateError, ArithmeticError, TypeError, ValueError,
+            LookupError, AttributeError) as exc:
         raise RenderError(str(exc)) from exc
+    finally:
+        _budget.reset(token)
+    return "".join(chunks)
