@@ -1,7 +1,11 @@
 """The public links in sent mail: the open pixel, click redirects and unsubscribe, each
 proven by an encrypted token; and what they count."""
+import json
+import logging
+
 import pytest
 
+from app.api.requestlog import JsonFormatter
 from app.mail import tokens
 from tests.conftest import Tenant
 from tests.sending.conftest import (
@@ -404,3 +408,46 @@ def test_a_token_of_another_kind_or_tampered_reads_as_none():
     assert tokens.read("key", "unsubscribe", token + "x.y") is None
     assert tokens.read("key", "unsubscribe", "é" * 10) is None
     assert "=" not in token and "." not in token
+
+
+# ---- the access log ----------------------------------------------------------------------
+
+class Captured(logging.Handler):
+    """Each access line as the JSON formatter writes it."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.setFormatter(JsonFormatter())
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(self.format(record))
+
+
+@pytest.fixture
+def access_log():
+    logger = logging.getLogger("app.access")
+    handler = Captured()
+    logger.addHandler(handler)
+    yield handler.lines
+    logger.removeHandler(handler)
+
+
+def test_the_access_log_holds_the_links_routes_and_never_their_tokens(client, sent, link,
+                                                                      access_log):
+    sent()
+    paths = [link(GRACE, "/t/o/"), link(GRACE, "/t/c/"), link(GRACE, "/u/")]
+    access_log.clear()  # the requests that made the campaign
+    requests = [("get", paths[0]), ("get", paths[1]), ("get", paths[2]), ("head", paths[2]),
+                ("post", paths[2]), ("get", paths[0].removesuffix(".gif")),
+                ("get", paths[2] + "/more")]
+    for method, path in requests:
+        getattr(client, method)(path)
+    logged = [json.loads(line) for line in access_log]
+    assert [(line["method"], line["path"]) for line in logged] == [
+        ("GET", "/t/o/<token>.gif"), ("GET", "/t/c/<token>"), ("GET", "/u/<token>"),
+        ("HEAD", "/u/<token>"), ("POST", "/u/<token>"), ("GET", "/t/o/<token>"),
+        ("GET", "/u/<token>/more")]
+    assert [line["status"] for line in logged] == [200, 302, 200, 200, 200, 404, 404]
+    tokens_sent = {p.rsplit("/", 1)[-1].removesuffix(".gif") for p in paths}
+    assert not [line for line in access_log for token in tokens_sent if token in line]
