@@ -7,7 +7,8 @@ Templates are code written by tenants. The sandbox refuses attribute tricks
   MAX_NESTING blocks deep, and every way compiling can fail becomes a sentence. ``**``,
   ``*``, ``+`` and ``%`` are intercepted (the sandbox's ``intercepted_binops``), which
   also keeps Jinja's compiler from folding them into constants: folding ran
-  ``{{ 9**9**9 }}`` inside the request that saved it.
+  ``{{ 9**9**9 }}`` inside the request that saved it. ``~`` is compiled into a call
+  that refuses values over MAX_VALUE, so no value doubles its way to gigabytes.
 - At send time (``render``): a Budget per message, time and output size. Output comes
   from ``Template.generate()`` and stops once over the size; time is checked between
   chunks and in the sandbox's call/getattr hooks, and in the main thread an
@@ -16,7 +17,6 @@ Templates are code written by tenants. The sandbox refuses attribute tricks
 A missing variable renders empty, so ``{{ firstName | default("there") }}`` is the way
 to give a fallback.
 """
-import contextlib
 import contextvars
 import signal
 import threading
@@ -26,6 +26,7 @@ from functools import lru_cache
 from jinja2 import TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.visitor import NodeTransformer
 
 # Save-time bounds. A compiled template's size grows with its source once nothing is
 # folded into constants, so COMPILED_CACHE entries of at most MAX_SOURCE_CHARS each
@@ -36,7 +37,8 @@ MAX_NESTING = 10
 COMPILED_CACHE = 256
 # Run-time bounds on values: a range, and what one operator or call may produce.
 MAX_RANGE = 1_000
-MAX_ITEMS = 10_000          # characters of a string, items of a list, from * + % or a call
+MAX_ITEMS = 10_000          # characters or items a repetition (``'-' * 40``) may produce
+MAX_VALUE = 256 * 1024      # characters or items of any value made by + % ~ or a call
 MAX_INT_BITS = 4_096        # integers from ** * +: about 1,200 decimal digits
 # A message's default budget (the RENDER_SECONDS / RENDER_MAX_BYTES settings).
 RENDER_SECONDS = 1.0
@@ -64,7 +66,9 @@ class Budget:
         self.deadline = time.monotonic() + seconds
 
     def check(self):
+        global _armed
         if time.monotonic() > self.deadline:
+            _armed = False  # one _Overtime per render (see _on_alarm)
             raise _Overtime
 
     def overtime(self):
@@ -90,10 +94,10 @@ def _check_time():
 
 
 def _bounded_value(value):
-    """``value``, unless it is a string or sequence longer than MAX_ITEMS or an integer
+    """``value``, unless it is a string or sequence longer than MAX_VALUE or an integer
     over MAX_INT_BITS."""
-    if isinstance(value, str | bytes | list | tuple) and len(value) > MAX_ITEMS:
-        raise SecurityError(f"a value longer than {MAX_ITEMS} items is not allowed")
+    if isinstance(value, str | bytes | list | tuple) and len(value) > MAX_VALUE:
+        raise SecurityError(f"a value longer than {MAX_VALUE} items is not allowed")
     if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
         raise SecurityError("a number that large is not allowed")
     return value
@@ -101,6 +105,28 @@ def _bounded_value(value):
 
 def _length(value):
     return len(value) if isinstance(value, str | bytes | list | tuple) else None
+
+
+def bounded_concat(*parts):
+    """What ``a ~ b`` makes, refused before it is made when longer than MAX_VALUE.
+
+    The sandbox has no hook for ``~`` (it is not one of the binary operators), and a
+    chain of ``{% set b = a ~ a %}`` doubles a value each line: templates are compiled
+    with ``~`` rewritten into a call of this function (see _BoundConcat).
+    """
+    texts = [str(part) for part in parts]
+    if sum(map(len, texts)) > MAX_VALUE:
+        raise SecurityError(f"a value longer than {MAX_VALUE} items is not allowed")
+    return "".join(texts)
+
+
+class _BoundConcat(NodeTransformer):
+    """Rewrites each ``~`` (nodes.Concat) into a call of bounded_concat."""
+
+    def visit_Concat(self, node):
+        args = [self.visit(child) for child in node.nodes]
+        return nodes.Call(nodes.ImportedName(f"{__name__}.bounded_concat"), args, [],
+                          None, None, lineno=node.lineno)
 
 
 def _bounded_range(*args):
@@ -177,7 +203,7 @@ def _compile(source):
         tree = _env.parse(source)
         if _depth(tree) > MAX_NESTING:
             raise RenderError(f"blocks are nested more than {MAX_NESTING} deep")
-        return _env.from_string(tree)
+        return _env.from_string(_BoundConcat().visit(tree))
     except TemplateSyntaxError as exc:
         raise RenderError(f"line {exc.lineno}: {exc.message}") from exc
     except RecursionError as exc:
@@ -201,41 +227,64 @@ def syntax_error(source):
     return None
 
 
+# Whether the alarm may still interrupt. It raises at most once per render: after the
+# first _Overtime (from the alarm or a check) a late signal is let go, so that it cannot
+# break into the clean-up that restores the previous handler.
+_armed = False
+
+
 def _on_alarm(signum, frame):
-    raise _Overtime
+    global _armed
+    if _armed:
+        _armed = False
+        raise _Overtime
 
 
-@contextlib.contextmanager
-def _alarm(budget):
-    """An ITIMER_REAL alarm at the budget's deadline, in the main thread only (signals
-    are delivered there); the previous handler and any timer already running are put
-    back afterwards."""
+def _alarm_state():
+    """What _disarm needs to put back: the previous handler and any timer already
+    running; None off the main thread, where no alarm is used (signals are delivered
+    to the main thread only)."""
     if threading.current_thread() is not threading.main_thread():
-        yield
+        return None
+    delay, interval = signal.getitimer(signal.ITIMER_REAL)
+    return signal.getsignal(signal.SIGALRM), delay, interval, time.monotonic()
+
+
+def _arm(budget, armed):
+    """An ITIMER_REAL alarm at the budget's deadline."""
+    global _armed
+    if armed is None:
         return
-    previous = signal.signal(signal.SIGALRM, _on_alarm)
-    started = time.monotonic()
-    delay, interval = signal.setitimer(signal.ITIMER_REAL,
-                                       max(budget.deadline - started, 0.001))
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, signal.SIG_DFL if previous is None else previous)
-        if delay:
-            signal.setitimer(signal.ITIMER_REAL,
-                             max(delay - (time.monotonic() - started), 0.001), interval)
+    _armed = True
+    signal.signal(signal.SIGALRM, _on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, max(budget.deadline - time.monotonic(), 0.001))
+
+
+def _disarm(armed):
+    """Undo _arm; safe to call twice."""
+    global _armed
+    _armed = False
+    if armed is None:
+        return
+    previous, delay, interval, started = armed
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    signal.signal(signal.SIGALRM, signal.SIG_DFL if previous is None else previous)
+    if delay:
+        signal.setitimer(signal.ITIMER_REAL,
+                         max(delay - (time.monotonic() - started), 0.001), interval)
 
 
 def render(source, variables, *, budget=None):
     """``source`` rendered with ``variables`` within ``budget`` (a Budget; a fresh one
     with the defaults when None). Raises RenderError with the reason."""
+    global _armed
     budget = budget or Budget()
     template = _compile(source)
     token = _budget.set(budget)
-    written, chunks = 0, []
+    written, chunks, armed = 0, [], _alarm_state()
     try:
-        with _alarm(budget):
+        try:
+            _arm(budget, armed)
             budget.check()
             for chunk in template.generate(**variables):
                 written += len(chunk) if chunk.isascii() else len(chunk.encode("utf-8",
@@ -244,7 +293,12 @@ def render(source, variables, *, budget=None):
                     raise budget.too_large()
                 chunks.append(chunk)
                 budget.check()
+        finally:
+            _disarm(armed)
     except _Overtime:
+        # The alarm may have broken into the clean-up above; it cannot raise again.
+        _armed = False
+        _disarm(armed)
         raise budget.overtime() from None
     except RecursionError as exc:
         raise RenderError("the template recurses too deeply") from exc
