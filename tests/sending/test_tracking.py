@@ -375,8 +375,10 @@ def test_links_signed_before_tokens_were_encrypted_still_work(api, app, client, 
 
 
 def lead_workspace(lead):
+    from app.database import connection
     from app.models import Lead
-    return Lead.get_by_id(lead["id"]).workspace_id
+    with connection():
+        return Lead.get_by_id(lead["id"]).workspace_id
 
 
 def test_tokens_reveal_no_id_and_no_address(api, sent, smtp_server):
