@@ -18,13 +18,16 @@ A missing variable renders empty, so ``{{ firstName | default("there") }}`` is t
 to give a fallback.
 """
 import contextvars
+import functools
+import re
 import signal
 import threading
 import time
 from functools import lru_cache
 
-from jinja2 import TemplateSyntaxError, nodes
+from jinja2 import Environment, TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError, TemplateError
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.visitor import NodeTransformer
 
@@ -107,6 +110,69 @@ def _length(value):
     return len(value) if isinstance(value, str | bytes | list | tuple) else None
 
 
+# The widths and precisions of printf-style (``%10s``) and str.format (``{:>10}``) specs.
+_PRINTF_WIDTHS = re.compile(r"%[#0 +-]*(\d*)(?:\.(\d*))?")
+_FORMAT_WIDTHS = re.compile(r"\{[^{}]*?:[^{}]*?(\d+)(?:\.(\d+))?[^{}]*\}")
+
+
+def _check_arguments(values):
+    """Refuse, before the work is done, arguments that ask for a huge value: a count or
+    width over MAX_VALUE (``center(10**8)``, ``'%*d' % (10**8, 1)``)."""
+    for value in values:
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_VALUE:
+            raise SecurityError(f"a number over {MAX_VALUE} is not allowed here")
+        if isinstance(value, tuple | list):
+            _check_arguments(value)
+
+
+def _check_format(text, pattern):
+    """Refuse a format string whose widths or precisions ask for a huge value."""
+    if isinstance(text, str):
+        for match in pattern.finditer(text):
+            if any(group and int(group) > MAX_VALUE for group in match.groups()):
+                raise SecurityError(f"a width over {MAX_VALUE} is not allowed")
+
+
+def _check_replace(text, old, new):
+    """Refuse a replace whose result could be over MAX_VALUE, before making it."""
+    if isinstance(text, str) and isinstance(old, str) and isinstance(new, str):
+        count = text.count(old) if old else len(text) + 1
+        if len(text) + count * (len(new) - len(old)) > MAX_VALUE:
+            raise SecurityError(f"a value longer than {MAX_VALUE} items is not allowed")
+
+
+# Filters and str methods whose arguments are widths: a huge one is a huge result.
+_WIDTH_FILTERS = frozenset({"center", "indent", "wordwrap", "truncate"})
+_WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
+
+
+def _check_printf(text, values):
+    """``text % values``: refuse widths over MAX_VALUE, written or given by ``*``."""
+    _check_format(text, _PRINTF_WIDTHS)
+    if isinstance(text, str) and "*" in text:
+        _check_arguments(values if isinstance(values, tuple) else (values,))
+
+
+def _bounded_filter(name, func):
+    """``func`` (a filter), with its arguments checked first and its result after."""
+    @functools.wraps(func)
+    def bounded(*args, **kwargs):
+        _check_time()
+        # Filters that take the context, eval context or environment get it first.
+        first = 1 if args and isinstance(args[0], Context | nodes.EvalContext
+                                         | Environment) else 0
+        value, options = (args[first], args[first + 1:]) if len(args) > first else (None, ())
+        if name in _WIDTH_FILTERS:
+            _check_arguments(options)
+            _check_arguments(kwargs.values())
+        if name == "format":
+            _check_printf(value, options)
+        elif name == "replace" and len(options) >= 2:
+            _check_replace(value, options[0], options[1])
+        return _bounded_value(func(*args, **kwargs))
+    return bounded
+
+
 def bounded_concat(*parts):
     """What ``a ~ b`` makes, refused before it is made when longer than MAX_VALUE.
 
@@ -141,12 +207,20 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
 
     intercepted_binops = frozenset({"**", "*", "+", "%"})
 
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.filters = {name: _bounded_filter(name, func)
+                        for name, func in self.filters.items()}
+        self.globals["range"] = _bounded_range
+
     def call_binop(self, context, operator, left, right):
         _check_time()
         if operator == "**":
             self._check_power(left, right)
         elif operator == "*":
             self._check_product(left, right)
+        elif operator == "%":
+            _check_printf(left, right)
         result = super().call_binop(context, operator, left, right)
         return _bounded_value(result)
 
@@ -170,6 +244,17 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
 
     def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 (the sandbox's own signature)
         _check_time()
+        # A str method: its name and string are plain Python attributes of the method
+        # (str.format comes wrapped by the sandbox, with functools' __wrapped__).
+        method = getattr(__obj, "__wrapped__", __obj)
+        text, name = getattr(method, "__self__", None), getattr(method, "__name__", "")
+        if isinstance(text, str):
+            if name in ("format", "format_map"):
+                _check_format(text, _FORMAT_WIDTHS)
+            elif name in _WIDTH_METHODS:
+                _check_arguments(args)
+            elif name == "replace" and len(args) >= 2:
+                _check_replace(text, args[0], args[1])
         return _bounded_value(super().call(__context, __obj, *args, **kwargs))
 
     def getattr(self, obj, attribute):
@@ -182,7 +267,6 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
 
 
 _env = BoundedEnvironment(autoescape=False, keep_trailing_newline=True)
-_env.globals["range"] = _bounded_range
 
 
 def _depth(node):

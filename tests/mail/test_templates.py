@@ -200,3 +200,24 @@ def test_without_a_timer_before_none_is_left_running():
 def test_the_sandbox_still_refuses_attribute_tricks():
     with pytest.raises(RenderError):
         render("{{ ''.__class__.__mro__[1].__subclasses__() }}", {})
+
+
+@pytest.mark.parametrize("source", [
+    "{{ 'a' | center(100000000) }}", "{{ 'x' | indent(100000000, true) }}",
+    "{{ 'a' | wordwrap(100000000) }}", "{{ 'x'.rjust(100000000) }}",
+    "{{ '%*d' % (100000000, 1) }}", "{{ '%100000000d' % 1 }}",
+    "{{ '%*s' | format(100000000, 'x') }}", "{{ '{:>100000000}'.format(1) }}",
+    "{{ ('a' * 10000) | replace('a', 'b' * 10000) }}",
+    "{{ ('a' * 10000).replace('a', 'b' * 10000) }}",
+])
+def test_a_width_or_count_asking_for_a_huge_value_is_refused_before_it_is_made(source):
+    with pytest.raises(RenderError, match="not allowed"):
+        render(source, {})
+
+
+def test_ordinary_widths_counts_and_numbers_render_as_before():
+    source = ("{{ '%s' | format('x') }}|{{ 'a' | center(5) }}|{{ 'ab'.replace('a', 'c') }}|"
+              "{{ '{:>4}'.format(1) }}|{{ '%5d' % 3 }}|{{ '%d' % 1000000 }}|"
+              "{{ '{:,}'.format(1000000) }}|{{ 10 ** 30 }}|{{ [3, 1, 2] | sort | join(',') }}")
+    assert render(source, {}) == (
+        "x|  a  |cb|   1|    3|1000000|1,000,000|" + "1" + "0" * 30 + "|1,2,3")
