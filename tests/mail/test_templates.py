@@ -80,11 +80,23 @@ def test_every_failure_to_compile_is_a_sentence(monkeypatch, exception, sentence
     assert syntax_error("{{ a }} and something new") == sentence
 
 
-def test_the_compiled_cache_is_bounded_in_count_and_source_size():
+def test_the_compiled_cache_is_bounded_in_count():
     for n in range(templates.COMPILED_CACHE + 10):
         syntax_error(f"{{{{ x }}}} {n}")
-    info = templates._compile.cache_info()
-    assert info.maxsize == templates.COMPILED_CACHE and info.currsize <= info.maxsize
+    assert len(templates._cache.entries) == templates.COMPILED_CACHE
+    assert f"{{{{ x }}}} {templates.COMPILED_CACHE + 9}" in templates._cache.entries
+    assert "{{ x }} 0" not in templates._cache.entries
+
+
+def test_the_compiled_cache_is_bounded_in_source_characters(monkeypatch):
+    monkeypatch.setattr(templates, "COMPILED_CACHE_CHARS", 50_000)
+    templates._cache.clear()
+    sources = [f"{n:05d}" + "x" * 19_995 for n in range(5)]
+    for source in sources:
+        assert syntax_error(source) is None
+    assert list(templates._cache.entries) == sources[-2:]
+    assert templates._cache.chars == 40_000
+    assert render(sources[-1], {}) == sources[-1]
 
 
 DOUBLING = "{% set a = 'x' * 10000 %}" + "".join(
