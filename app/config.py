@@ -46,6 +46,9 @@ class Config:
         self.INBOUND_SECRET = env("INBOUND_SECRET") or None
         self.DISPATCH_BATCH = _int("DISPATCH_BATCH", 100)
         self.DISPATCH_INTERVAL = float(env("DISPATCH_INTERVAL") or 5)
+        # A message's rendering budget: its templates' time, and each field's output.
+        self.RENDER_SECONDS = float(env("RENDER_SECONDS") or 1)
+        self.RENDER_MAX_BYTES = _int("RENDER_MAX_BYTES", 256 * 1024)
 
         # flask-smorest / OpenAPI
         self.API_TITLE = "Campaigns API"

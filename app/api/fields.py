@@ -3,7 +3,7 @@ import zoneinfo
 
 import marshmallow as ma
 
-from app.sending.compose import ascii_address
+from app.mail.compose import ascii_address
 
 
 class StrictBoolean(ma.fields.Boolean):

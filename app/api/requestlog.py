@@ -1,7 +1,8 @@
 """One JSON line per request, with a request id (taken from X-Request-ID or made).
 
 Hand-written rather than a logging library: it is a formatter of twenty lines, and it
-must never print a header or a body (keys, secrets and messages stay out of logs).
+must never print a header or a body (keys, secrets and messages stay out of logs), nor
+a working token: a URL that carries one is logged as its route (``/u/<token>``).
 """
 import itertools
 import logging
@@ -15,6 +16,11 @@ from flask import g, has_request_context, request
 
 REQUEST_ID = "X-Request-ID"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Route variables that hold a secret: a path matching a route with one is logged as the
+# route. Paths no route matched, under the links' prefixes, lose their last part too.
+SECRET_ARGUMENTS = frozenset({"token"})
+_LINK_PATH = re.compile(r"^(/u/|/t/[a-z]/)[^/]*")
+_CONVERTER = re.compile(r"<(?:[^<>:]+:)?([^<>:]+)>")
 access = logging.getLogger("app.access")
 
 
@@ -72,7 +78,7 @@ def _finish(response):
     if not access.isEnabledFor(logging.INFO):
         return response
     fields = {
-        "method": request.method, "path": request.path, "status": response.status_code,
+        "method": request.method, "path": _logged_path(), "status": response.status_code,
         "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
         "tenant": tenant.id if tenant is not None else None,
         "remote_addr": request.remote_addr}
@@ -81,6 +87,15 @@ def _finish(response):
     access.handle(access.makeRecord(access.name, logging.INFO, __file__, 0, "request", (),
                                     None, extra={"fields": fields}))
     return response
+
+
+def _logged_path():
+    rule = request.url_rule
+    if rule is not None and SECRET_ARGUMENTS & rule.arguments:
+        return _CONVERTER.sub(r"<\1>", rule.rule)
+    if rule is None:
+        return _LINK_PATH.sub(r"\1<token>", request.path)
+    return request.path
 
 
 def init_app(app):

@@ -40,6 +40,9 @@ from app.database import (
     statement,
     transaction,
 )
+from app.mail.compose import Composer, message_id_for
+from app.mail.mailers import PermanentFailure, TemporaryFailure, make_mailer
+from app.mail.templates import RenderError
 from app.models import (
     ACTIVE,
     CLAIMED,
@@ -59,10 +62,7 @@ from app.models import (
     Suppression,
 )
 from app.sending import outcomes
-from app.sending.compose import Composer, message_id_for
-from app.sending.mailers import PermanentFailure, TemporaryFailure, make_mailer
 from app.sending.schedule import in_window, local_day, next_due
-from app.sending.templates import RenderError
 
 log = logging.getLogger("app.dispatcher")
 

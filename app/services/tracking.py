@@ -1,8 +1,11 @@
-"""Opens, clicks and unsubscribes, each proven by a signed token from a sent message."""
+"""Opens, clicks and unsubscribes, each proven by an encrypted token from a sent message."""
+from dataclasses import dataclass
+
 from app.database import transaction
 from app.errors import NotFound
-from app.models import Lead, Message, Workspace
-from app.sending import outcomes, tokens
+from app.mail import tokens
+from app.models import Campaign, Lead, Message, Workspace
+from app.sending import outcomes
 
 
 def _gone():
@@ -45,6 +48,39 @@ def _unsubscribe_target(payload):
             and all(isinstance(part, str) for part in payload)):
         return tuple(payload)
     raise _gone()
+
+
+@dataclass(frozen=True)
+class UnsubscribeLink:
+    """What the page behind an unsubscribe link shows: who sent the mail, and to which
+    address, partly masked (the link may be shown to someone else than its owner)."""
+
+    sender: str
+    masked_address: str
+
+
+def mask(address):
+    """``grace@example.com`` -> ``g***@example.com``."""
+    local, _, domain = address.rpartition("@")
+    return f"{local[:1]}***@{domain}" if local else "***"
+
+
+def unsubscribe_link(secret, token):
+    """What an unsubscribe link is about, changing nothing (a mail scanner may fetch
+    the link: only a POST unsubscribes)."""
+    lead_id, workspace_id, email = _unsubscribe_target(
+        tokens.read(secret, "unsubscribe", token))
+    lead = (Lead.select(Lead, Campaign, Workspace).join(Campaign)
+            .switch(Lead).join(Workspace).where(Lead.id == lead_id).first())
+    if lead is not None:
+        settings = lead.campaign.settings or {}
+        sender = (settings.get("from_name") or settings.get("from_email")
+                  or lead.workspace.name)
+        return UnsubscribeLink(sender=sender, masked_address=mask(lead.email))
+    workspace = Workspace.get_or_none(Workspace.id == workspace_id) if workspace_id else None
+    if workspace is None:
+        raise _gone()
+    return UnsubscribeLink(sender=workspace.name, masked_address=mask(email))
 
 
 def unsubscribe(secret, token):

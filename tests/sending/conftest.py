@@ -12,10 +12,10 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SMTPProtocol
 
 from app import clock, database
+from app.mail.compose import Composer
+from app.mail.mailers import SMTPMailer
 from app.models import CampaignEvent
-from app.sending.compose import Composer
 from app.sending.dispatcher import Dispatcher
-from app.sending.mailers import SMTPMailer
 from tests.conftest import BASE, SENDER
 
 ALWAYS = {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],

@@ -29,6 +29,8 @@ from aiosmtpd.smtp import SMTP as SMTPProtocol
 
 from app import clock
 from app.database import connection
+from app.mail.compose import Composer
+from app.mail.mailers import SMTPMailer
 from app.models import (
     CLAIMED,
     COMPLETED,
@@ -42,9 +44,7 @@ from app.models import (
     Lead,
     Message,
 )
-from app.sending.compose import Composer
 from app.sending.dispatcher import BACKOFF_MINUTES, Dispatcher
-from app.sending.mailers import SMTPMailer
 from app.sending.schedule import local_day
 from tests.conftest import ON_POSTGRES
 from tests.sending.conftest import Inbox, free_port

@@ -5,10 +5,10 @@ import datetime as dt
 import pytest
 
 from app import database
+from app.mail.compose import Composer
+from app.mail.mailers import SMTPMailer
 from app.models import Campaign, Message
-from app.sending.compose import Composer
 from app.sending.dispatcher import Dispatcher
-from app.sending.mailers import SMTPMailer
 from tests.sending.conftest import (
     MONDAY_10,
     Inbox,

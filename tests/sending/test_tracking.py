@@ -1,8 +1,12 @@
 """The public links in sent mail: the open pixel, click redirects and unsubscribe, each
-proven by a signed token; and what they count."""
+proven by an encrypted token; and what they count."""
+import json
+import logging
+
 import pytest
 
-from app.sending import tokens
+from app.api.requestlog import JsonFormatter
+from app.mail import tokens
 from tests.conftest import Tenant
 from tests.sending.conftest import (
     ALWAYS,
@@ -173,12 +177,38 @@ def test_open_token_used_as_a_click_is_404(api, client, sent, link):
 
 # ---- unsubscribe -------------------------------------------------------------------------
 
-def test_unsubscribe_link_marks_the_lead_unsubscribed(api, client, sent, link):
-    campaign_id = sent()
-    response = client.get(link(GRACE, "/u/"))
+@pytest.mark.parametrize("method", ["get", "head"])
+def test_fetching_the_unsubscribe_link_asks_and_changes_nothing(api, client, sent, link,
+                                                                method):
+    campaign_id = sent(settings={**TRACKED, "from_name": "Ada <from> Acme"})
+    response = getattr(client, method)(link(GRACE, "/u/"))
     assert response.status_code == 200
     assert response.mimetype == "text/html"
-    assert GRACE in response.get_data(as_text=True)
+    assert "no-store" in response.headers["Cache-Control"]
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    if method == "get":
+        page = response.get_data(as_text=True)
+        assert "Ada &lt;from&gt; Acme" in page
+        assert "g***@example.com" in page and GRACE not in page
+        assert '<form method="post" action="">' in page
+        assert page.count("<button") == 1
+    else:
+        assert response.data == b""
+    lead = lead_of(api, campaign_id, GRACE)
+    assert lead["status"] == "in_progress"
+    assert stats(api, campaign_id)["unsubscribed"] == 0
+
+
+def test_the_pages_button_unsubscribes_and_confirms(api, client, sent, link):
+    campaign_id = sent()
+    path = link(GRACE, "/u/")
+    response = client.post(path, data={"List-Unsubscribe": "One-Click"},
+                           content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 200
+    assert response.mimetype == "text/html"
+    page = response.get_data(as_text=True)
+    assert "You are unsubscribed" in page and "g***@example.com" in page
+    assert GRACE not in page
     lead = lead_of(api, campaign_id, GRACE)
     assert lead["status"] == "unsubscribed" and lead["next_send_at"] is None
     assert stats(api, campaign_id)["unsubscribed"] == 1
@@ -197,7 +227,7 @@ def test_one_click_post_marks_the_lead_unsubscribed(api, app, client, sent, smtp
 
 def test_unsubscribing_twice_counts_once(api, client, sent, link):
     campaign_id = sent()
-    assert client.get(link(GRACE, "/u/")).status_code == 200
+    assert client.post(link(GRACE, "/u/")).status_code == 200
     assert client.post(link(GRACE, "/u/")).status_code == 200
     assert stats(api, campaign_id)["unsubscribed"] == 1
 
@@ -205,7 +235,7 @@ def test_unsubscribing_twice_counts_once(api, client, sent, link):
 def test_unsubscribed_lead_gets_no_later_steps(api, client, sent, link, dispatcher,
                                                smtp_server, frozen):
     campaign_id = sent(emails=(GRACE, ALAN))
-    client.get(link(GRACE, "/u/"))
+    client.post(link(GRACE, "/u/"))
     frozen.advance(days=2)
     assert dispatcher.run_once().sent == 1
     assert len(smtp_server.to(GRACE)) == 1
@@ -217,7 +247,7 @@ def test_unsubscribed_address_gets_nothing_from_another_campaign_of_the_workspac
         api, client, sent, link, launch, dispatcher, smtp_server):
     other = launch(leads=[{"email": GRACE}, {"email": ALAN}], sequence=TWO_STEPS, start=False)
     sent()
-    client.get(link(GRACE, "/u/"))
+    client.post(link(GRACE, "/u/"))
     act(api, other, "start")
     assert dispatcher.run_once().sent == 1
     assert len(smtp_server.to(GRACE)) == 1
@@ -227,7 +257,7 @@ def test_unsubscribed_address_gets_nothing_from_another_campaign_of_the_workspac
 def test_unsubscribed_address_is_skipped_when_added_again(api, client, sent, link,
                                                           create_campaign):
     sent()
-    client.get(link(GRACE, "/u/"))
+    client.post(link(GRACE, "/u/"))
     other = create_campaign(name="Spring")["id"]
     data = add_leads(api, other, [{"email": GRACE}, {"email": ALAN}])
     assert (data["added"], data["suppressed"]) == (1, 1)
@@ -246,7 +276,7 @@ def test_unsubscribe_leaves_another_tenants_leads_alone(api, app, client, sent, 
     assert client.post(f"{BASE}/{theirs}/leads", headers=globex.headers,
                        json={"leads": [{"email": GRACE}]}).status_code == 200
     sent()
-    client.get(link(GRACE, "/u/"))
+    client.post(link(GRACE, "/u/"))
     assert client.post(f"{BASE}/{theirs}/send", headers=globex.headers,
                        json={"action": "start"}).status_code == 200
     assert dispatcher.run_once().sent == 1
@@ -261,7 +291,12 @@ def test_unsubscribe_link_still_works_after_the_lead_was_deleted(api, client, se
     assert api.delete(f"{BASE}/{campaign_id}/leads/{lead_id}").status_code == 200
     response = client.get(path)
     assert response.status_code == 200
-    assert GRACE in response.get_data(as_text=True)
+    assert "g***@example.com" in response.get_data(as_text=True)
+    assert add_leads(api, create_campaign(name="Autumn")["id"], [{"email": GRACE}])[
+        "suppressed"] == 0  # asking changed nothing
+    response = client.post(path)
+    assert response.status_code == 200
+    assert "g***@example.com" in response.get_data(as_text=True)
     other = create_campaign(name="Spring")["id"]
     assert add_leads(api, other, [{"email": GRACE}])["suppressed"] == 1
 
@@ -302,7 +337,7 @@ def test_links_sent_before_a_key_rotation_still_work_with_the_old_key_kept(
     unsubscribe, pixel = link(GRACE, "/u/"), link(GRACE, "/t/o/")
     rotate(app, keep_old=True)
     assert client.get(pixel).status_code == 200
-    assert client.get(unsubscribe).status_code == 200
+    assert client.post(unsubscribe).status_code == 200
     assert stats(api, campaign_id)["opened"] == 1
     assert lead_of(api, campaign_id, GRACE)["status"] == "unsubscribed"
 
@@ -312,6 +347,7 @@ def test_links_signed_with_a_key_no_longer_kept_are_refused(api, app, client, se
     unsubscribe = link(GRACE, "/u/")
     rotate(app, keep_old=False)
     assert client.get(unsubscribe).status_code == 404
+    assert client.post(unsubscribe).status_code == 404
     assert lead_of(api, campaign_id, GRACE)["status"] != "unsubscribed"
 
 
@@ -321,12 +357,99 @@ def test_new_links_are_signed_with_the_new_key():
     assert tokens.read("old", "open", token) is None
 
 
-def test_links_signed_compressed_still_read_and_new_ones_are_not_compressed():
+def test_links_signed_before_tokens_were_encrypted_still_work(api, app, client, sent):
+    """A link of the earlier shape: itsdangerous-signed JSON, compressed or not."""
     from itsdangerous import URLSafeSerializer
+    campaign_id = sent()
+    lead = lead_of(api, campaign_id, GRACE)
+    old = URLSafeSerializer(app.config["SECRET_KEY"], salt="campaigns.unsub").dumps(
+        [lead["id"], lead_workspace(lead), GRACE])
+    assert client.get(f"/u/{old}").status_code == 200
+    assert lead_of(api, campaign_id, GRACE)["status"] == "in_progress"
+    assert client.post(f"/u/{old}").status_code == 200
+    assert lead_of(api, campaign_id, GRACE)["status"] == "unsubscribed"
     payload = ["msg_1", "https://acme.test/?utm=" + "campaign" * 20]  # it shrinks
     compressed = URLSafeSerializer("key", salt="campaigns.click").dumps(payload)
     assert compressed.startswith(".")  # itsdangerous' mark of a zlib payload
     assert tokens.read("key", "click", compressed) == payload
-    token = tokens.sign("key", "click", payload)
-    assert not token.startswith(".")
-    assert tokens.read("key", "click", token) == payload
+
+
+def lead_workspace(lead):
+    from app.database import connection
+    from app.models import Lead
+    with connection():
+        return Lead.get_by_id(lead["id"]).workspace_id
+
+
+def test_tokens_reveal_no_id_and_no_address(api, sent, smtp_server):
+    campaign_id = sent()
+    lead = lead_of(api, campaign_id, GRACE)
+    [msg] = smtp_server.to(GRACE)
+    page = html_of(msg)
+    for marker in ("/u/", "/t/o/", "/t/c/"):
+        [url] = links_in(page, marker)
+        token = url.rsplit("/", 1)[-1].removesuffix(".gif")
+        for decoded in (token, _b64(token)):
+            for secret in (lead["id"], "lead_", "msg_", "ws_", "grace", "example.com"):
+                assert secret not in decoded
+
+
+def _b64(token):
+    import base64
+    return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("latin-1")
+
+
+def test_a_token_of_another_kind_or_tampered_reads_as_none():
+    token = tokens.sign("key", "unsubscribe", ["lead_1", "ws_1", GRACE])
+    assert tokens.read("key", "unsubscribe", token) == ["lead_1", "ws_1", GRACE]
+    assert tokens.read("key", "open", token) is None
+    assert tokens.read("other", "unsubscribe", token) is None
+    for i in (0, len(token) // 2, len(token) - 8):
+        changed = token[:i] + ("A" if token[i] != "A" else "B") + token[i + 1:]
+        assert tokens.read("key", "unsubscribe", changed) is None
+    assert tokens.read("key", "unsubscribe", token + "x.y") is None
+    assert tokens.read("key", "unsubscribe", "é" * 10) is None
+    assert "=" not in token and "." not in token
+
+
+# ---- the access log ----------------------------------------------------------------------
+
+class Captured(logging.Handler):
+    """Each access line as the JSON formatter writes it."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.setFormatter(JsonFormatter())
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(self.format(record))
+
+
+@pytest.fixture
+def access_log():
+    logger = logging.getLogger("app.access")
+    handler = Captured()
+    logger.addHandler(handler)
+    yield handler.lines
+    logger.removeHandler(handler)
+
+
+def test_the_access_log_holds_the_links_routes_and_never_their_tokens(client, sent, link,
+                                                                      access_log):
+    sent()
+    paths = [link(GRACE, "/t/o/"), link(GRACE, "/t/c/"), link(GRACE, "/u/")]
+    access_log.clear()  # the requests that made the campaign
+    requests = [("get", paths[0]), ("get", paths[1]), ("get", paths[2]), ("head", paths[2]),
+                ("post", paths[2]), ("get", paths[0].removesuffix(".gif")),
+                ("get", paths[2] + "/more")]
+    for method, path in requests:
+        getattr(client, method)(path)
+    logged = [json.loads(line) for line in access_log]
+    assert [(line["method"], line["path"]) for line in logged] == [
+        ("GET", "/t/o/<token>.gif"), ("GET", "/t/c/<token>"), ("GET", "/u/<token>"),
+        ("HEAD", "/u/<token>"), ("POST", "/u/<token>"), ("GET", "/t/o/<token>"),
+        ("GET", "/u/<token>/more")]
+    assert [line["status"] for line in logged] == [200, 302, 200, 200, 200, 404, 404]
+    tokens_sent = {p.rsplit("/", 1)[-1].removesuffix(".gif") for p in paths}
+    assert not [line for line in access_log for token in tokens_sent if token in line]

@@ -12,8 +12,8 @@ from app.api.fields import (
     TrimmedString,
     valid_timezone,
 )
+from app.mail.templates import syntax_error
 from app.models import GOALS, MAX_STEPS, STATUSES, WEEKDAYS
-from app.sending.templates import syntax_error
 from app.services.campaigns import ACTIONS, action_states
 
 HHMM = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$|^24:00$")

@@ -1,6 +1,6 @@
 """Public links inside sent mail: the open pixel, click redirects, unsubscribe.
 
-No API key here: each link carries a token signed with SECRET_KEY. A forged or altered
+No API key here: each link carries a token encrypted with a key from SECRET_KEY. A forged or altered
 token changes nothing and gets a 404.
 """
 import base64
@@ -13,14 +13,14 @@ from app.api.core import Blueprint
 from app.services import tracking as service
 
 blp = Blueprint("tracking", __name__, authenticated=False,
-                description="Links in sent mail (signed tokens; no API key).")
+                description="Links in sent mail (encrypted tokens; no API key).")
 
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 NO_STORE = {"Cache-Control": "no-store, max-age=0"}
 
 
 def _secret():
-    """Every key a link may be signed with, oldest first (see app.sending.tokens)."""
+    """Every key a link may be encrypted or signed with, oldest first (see app.mail.tokens)."""
     config = current_app.config
     return (*config.get("SECRET_KEY_FALLBACKS", ()), config["SECRET_KEY"])
 
@@ -47,27 +47,60 @@ class ClickRedirect(MethodView):
         return redirect(url, code=302, Response=Response)
 
 
-_PAGE = ("<!doctype html><html><head><meta charset='utf-8'><title>Unsubscribed</title></head>"
-         "<body><p>{text}</p></body></html>")
+# The pages behind an unsubscribe link: no script, no outside resource, no referrer
+# (the URL holds the token), never cached or indexed.
+PAGE_HEADERS = {**NO_STORE, "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex",
+                "Content-Security-Policy": ("default-src 'none'; style-src 'unsafe-inline'; "
+                                            "form-action 'self'; frame-ancestors 'none'")}
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>
+body{{margin:0;min-height:100vh;display:flex;align-items:center;justify-content:center;
+background:#f4f5f7;font:16px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;color:#222}}
+main{{background:#fff;max-width:26rem;margin:1rem;padding:2rem;border-radius:12px;
+box-shadow:0 2px 12px rgba(0,0,0,.08);text-align:center}}
+h1{{font-size:1.25rem;margin:0 0 1rem}}
+button{{font:inherit;padding:.6rem 1.4rem;border:0;border-radius:8px;background:#2456d6;
+color:#fff;cursor:pointer}}
+button:hover{{background:#1b44ad}}
+</style></head>
+<body><main>{content}</main></body></html>
+"""
+_ASK = """<h1>Unsubscribe from {sender}?</h1>
+<p>{address} will receive no more mail from {sender}.</p>
+<form method="post" action="">
+<input type="hidden" name="List-Unsubscribe" value="One-Click">
+<button type="submit">Unsubscribe</button>
+</form>"""
+_DONE = """<h1>You are unsubscribed</h1>
+<p>{address} will receive no more mail from this sender.</p>"""
+_HTML = {"content": {"text/html": {"schema": {"type": "string"}}}}
+
+
+def _page(title, content):
+    return Response(_PAGE.format(title=title, content=content), mimetype="text/html",
+                    headers=PAGE_HEADERS)
 
 
 @blp.route("/u/<string:token>")
 class Unsubscribe(MethodView):
-    @blp.doc(security=[], responses={"200": {"description": "A page confirming it.",
-                                             "content": {"text/html": {"schema": {
-                                                 "type": "string"}}}}})
+    @blp.doc(security=[], responses={"200": {
+        "description": "A page asking to confirm, with one button that POSTs to this URL. "
+                       "Changes nothing: mail scanners fetch links.", **_HTML}})
     @blp.errors(404)
     def get(self, token):
-        """Unsubscribe (the link in the mail)"""
-        address = service.unsubscribe(_secret(), token)
-        text = html.escape(f"{address} will receive no more mail from this sender.")
-        return Response(_PAGE.format(text=text), mimetype="text/html", headers=NO_STORE)
+        """Ask to confirm an unsubscribe (the link in the mail)"""
+        link = service.unsubscribe_link(_secret(), token)
+        return _page("Unsubscribe", _ASK.format(sender=html.escape(link.sender),
+                                                address=html.escape(link.masked_address)))
 
-    @blp.doc(security=[], responses={"200": {"description": "Unsubscribed.",
-                                             "content": {"text/plain": {"schema": {
-                                                 "type": "string"}}}}})
+    @blp.doc(security=[], responses={"200": {"description": "Unsubscribed: a page saying so.",
+                                             **_HTML}})
     @blp.errors(404)
     def post(self, token):
-        """Unsubscribe in one click (RFC 8058 List-Unsubscribe-Post)"""
-        service.unsubscribe(_secret(), token)
-        return Response("unsubscribed\n", mimetype="text/plain", headers=NO_STORE)
+        """Unsubscribe: the page's button, or one click (RFC 8058 List-Unsubscribe-Post)"""
+        address = service.unsubscribe(_secret(), token)
+        return _page("Unsubscribed",
+                     _DONE.format(address=html.escape(service.mask(address))))

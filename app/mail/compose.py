@@ -1,17 +1,12 @@
 """Turn a (lead, step) into a MIME message: headers, threading, text and HTML parts.
 
-The bytes come from one of two writers. The email package handles everything (encoded
-words for non-ASCII names and subjects, quoting, folding, 8bit or quoted-printable
-bodies) but costs more CPU than the rest of sending a mail. Most mail is plain ASCII
-with short lines, where its output is a fixed layout: ``_plain_bytes`` writes that
-layout directly, byte for byte what the email package writes for the same input, and
-says None for anything else, which the email package then writes.
+Every message is written by the email package's own generator (encoded words for
+non-ASCII names and subjects, quoting, folding, 8bit or quoted-printable bodies).
 """
 import datetime as dt
 import html
-import random
 import re
-import sys
+import secrets
 from dataclasses import dataclass
 from email import policy
 from email.generator import BytesGenerator
@@ -21,7 +16,7 @@ from email.utils import format_datetime, formataddr
 from functools import lru_cache
 from io import BytesIO
 
-from app.sending import templates, tokens
+from app.mail import templates, tokens
 
 # A link ends before white space or markup, and never on the punctuation that closes the
 # sentence around it ("see https://example.com/pricing." links to .../pricing).
@@ -29,6 +24,8 @@ URL = re.compile(r"https?://[^\s<>\"')\]]*[^\s<>\"')\].,;:!?]")
 # Long unbreakable header values (List-Unsubscribe URLs) must stay as they are, not be
 # folded into encoded words: allow lines up to SMTP's own limit.
 POLICY = policy.SMTP.clone(max_line_length=998)
+# Random bytes in a Message-ID's left part: 18 bytes, 144 bits, 24 characters.
+MESSAGE_ID_BYTES = 18
 
 
 @dataclass(frozen=True)
@@ -84,26 +81,45 @@ def ascii_address(address):
 
 
 def message_id_for(message_pk, from_email):
+    """A new Message-ID, ``<24 URL-safe base64 characters@sender's domain>``.
+
+    144 random bits and nothing else: a recipient who sees one cannot guess another
+    (a reply or bounce naming it proves it saw that mail). ``message_pk`` is not part of
+    it, since the row's id is ordered by time; the id is kept on the row instead.
+    """
     try:
         domain = ascii_address(from_email).rsplit("@", 1)[-1]
     except ValueError:
         domain = "localhost"
-    return f"<{message_pk}@{domain}>"
+    return f"<{secrets.token_urlsafe(MESSAGE_ID_BYTES)}@{domain}>"
 
 
-def subject_for(sequence, step_number, variables):
+def subject_for(sequence, step_number, variables, budget=None):
     """The step's own subject, or "Re: " + step 1's when the step leaves it empty."""
     own = sequence[step_number - 1].get("subject") or ""
     if own.strip():
-        return templates.render(own, variables)
-    first = templates.render(sequence[0].get("subject") or "", variables)
+        return templates.render(own, variables, budget=budget)
+    first = templates.render(sequence[0].get("subject") or "", variables, budget=budget)
     return first if first.lower().startswith("re:") else f"Re: {first}"
 
 
 class Composer:
-    def __init__(self, *, base_url, secret):
+    """Builds messages. ``secret`` is SECRET_KEY (or a tuple of keys, oldest first: the
+    last encrypts the links' tokens). Rendering one message's templates may take
+    ``render_seconds`` and write ``render_max_bytes`` per field (RenderError beyond)."""
+
+    def __init__(self, *, base_url, secret, render_seconds=templates.RENDER_SECONDS,
+                 render_max_bytes=templates.RENDER_MAX_BYTES):
         self.base_url = base_url.rstrip("/")
         self.secret = secret
+        self.render_seconds, self.render_max_bytes = render_seconds, render_max_bytes
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(base_url=config["BASE_URL"], secret=config["SECRET_KEY"],
+                   render_seconds=config.get("RENDER_SECONDS", templates.RENDER_SECONDS),
+                   render_max_bytes=config.get("RENDER_MAX_BYTES",
+                                               templates.RENDER_MAX_BYTES))
 
     def unsubscribe_url(self, lead):
         # The address and its workspace ride along, so the link still works after the
@@ -120,18 +136,18 @@ class Composer:
     def build(self, **inputs):
         """(Outgoing, subject), from the same keyword arguments as ``parts``."""
         parts, subject = self.parts(**inputs)
-        data = _plain_bytes(parts)
-        if data is None:
-            data = _package_bytes(parts)
-        return Outgoing(parts.message_id, data), subject
+        return Outgoing(parts.message_id, message_bytes(parts)), subject
 
     def parts(self, *, settings, sequence, step_number, lead, message_pk, message_id,
               thread_ids, sent_at):
         """(Parts, subject) for ``lead`` at ``step_number``. Raises RenderError."""
         variables = lead.variables()
         step = sequence[step_number - 1]
-        subject = subject_for(sequence, step_number, variables)
-        text = templates.render(step.get("body") or "", variables)
+        # One budget for the message: its subject and body share the time.
+        budget = templates.Budget(seconds=self.render_seconds,
+                                  max_bytes=self.render_max_bytes)
+        subject = subject_for(sequence, step_number, variables, budget)
+        text = templates.render(step.get("body") or "", variables, budget=budget)
         unsubscribe = self.unsubscribe_url(lead)
 
         try:
@@ -192,98 +208,8 @@ def email_message(parts):
     return msg
 
 
-def _package_bytes(parts):
+def message_bytes(parts):
     """What smtplib's send_message would put on the wire for ``email_message(parts)``."""
     out = BytesIO()
     BytesGenerator(out).flatten(email_message(parts), linesep="\r\n")
     return out.getvalue()
-
-
-# ---- the plain ASCII writer ------------------------------------------------------------
-
-_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-# Names and addresses the email package writes as they are: no quoting, no encoding.
-_PHRASE = re.compile(rf"{_ATEXT}(?: {_ATEXT})*")
-_ADDRESS = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
-# Unstructured values written as they are: printable ASCII and tabs, no encoded word.
-_PLAIN_VALUE = re.compile(r"[\t\x20-\x7e]*")
-# Below the policy's 998 with room to spare: a longer line would be folded.
-_MAX_HEADER_LINE = 900
-_CONTENT_HEADERS = 'Content-Type: text/{}; charset="utf-8"\r\nContent-Transfer-Encoding: 7bit\r\n'
-
-
-def _mailbox(name, address):
-    """``name <address>`` as the email package writes it, or None when it would quote or
-    encode something."""
-    if not _ADDRESS.fullmatch(address):
-        return None
-    if not name:
-        return address
-    if "=?" in name or not _PHRASE.fullmatch(name):
-        return None
-    return f"{name} <{address}>"
-
-
-def _plain(value):
-    return "=?" not in value and _PLAIN_VALUE.fullmatch(value) is not None
-
-
-def _body(text):
-    """A text part's body as the email package writes it in 7bit (CRLF line ends), or
-    None when it would pick another encoding (non-ASCII, or a line over 998 bytes)."""
-    if not text.isascii():
-        return None
-    lines = text.encode("ascii").splitlines()
-    if max(map(len, lines), default=0) > POLICY.max_line_length:
-        return None
-    return b"\r\n".join(lines) + b"\r\n"
-
-
-def _boundary(*bodies):
-    # The email package's shape of boundary; one that occurs in a body is never used.
-    while True:
-        boundary = f"{'=' * 15}{random.randrange(sys.maxsize):019d}=="
-        marker = b"--" + boundary.encode("ascii")
-        if not any(marker in body for body in bodies):
-            return boundary
-
-
-def _plain_bytes(parts):
-    """The message's bytes when every part is plain ASCII, else None."""
-    sender = _mailbox(parts.from_name, parts.sender)
-    recipient = _mailbox(parts.to_name, parts.recipient)
-    if sender is None or recipient is None:
-        return None
-    headers = [("From", sender), ("To", recipient)]
-    if parts.reply_to:
-        if not _ADDRESS.fullmatch(parts.reply_to):
-            return None
-        headers.append(("Reply-To", parts.reply_to))
-    headers += [("Subject", parts.subject), ("Date", parts.date),
-                ("Message-ID", parts.message_id)]
-    if parts.thread_ids:
-        headers += [("In-Reply-To", parts.thread_ids[-1]),
-                    ("References", " ".join(parts.thread_ids))]
-    headers += [("List-Unsubscribe", f"<{parts.unsubscribe}>"),
-                ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")]
-    lines = []
-    for name, value in headers:
-        if not _plain(value):
-            return None
-        line = f"{name}: {value}" if value else f"{name}:"
-        if len(line) > _MAX_HEADER_LINE:
-            return None
-        lines.append(line)
-    text, markup = _body(parts.text), _body(parts.html)
-    if text is None or markup is None:
-        return None
-    boundary = _boundary(text, markup)
-    head = "\r\n".join(lines) + (
-        "\r\nMIME-Version: 1.0\r\n"
-        f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'
-        f"--{boundary}\r\n{_CONTENT_HEADERS.format('plain')}\r\n")
-    # The email package gives the added HTML part a MIME-Version header of its own.
-    middle = (f"\r\n--{boundary}\r\n{_CONTENT_HEADERS.format('html')}"
-              "MIME-Version: 1.0\r\n\r\n")
-    return b"".join((head.encode("ascii"), text, middle.encode("ascii"), markup,
-                     f"\r\n--{boundary}--\r\n".encode("ascii")))

@@ -5,11 +5,10 @@ never take it); ``bounce`` tells whether the recipient address itself was refuse
 """
 import contextlib
 import os
-import re
 import smtplib
 import ssl
 
-from app.sending.compose import ascii_address
+from app.mail.compose import ascii_address
 
 
 class DeliveryError(Exception):
@@ -68,7 +67,8 @@ class SMTPMailer:
             if self._smtp is None or self._smtp.sock is None:
                 # None yet, or closed by smtplib after a 421 (the server went away).
                 self._smtp = self._connect()
-            _send(self._smtp, sender, recipient, message.data)
+            # smtplib does the transaction, the dot-stuffing and the RSET after a refusal.
+            self._smtp.sendmail(sender, [recipient], message.data)
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = exc.recipients.get(recipient, (None, b""))
             raise _classify(code, text, recipient=True) from exc
@@ -93,63 +93,6 @@ class SMTPMailer:
                 with contextlib.suppress(OSError):
                     self._smtp.close()
             self._smtp = None
-
-
-# A line of the message that starts with a dot gets a second one (RFC 5321, 4.5.2).
-_LEADING_DOT = re.compile(rb"(?m)^\.")
-
-
-def _send(smtp, sender, recipient, data):
-    """One SMTP transaction for ``data`` (bytes, CRLF line ends) to one recipient.
-
-    A server that offers PIPELINING (RFC 2920) gets MAIL, RCPT and DATA in one write
-    and the message in another: two round trips instead of smtplib's four. Replies are
-    judged in order, and a refusal raises what smtplib's sendmail raises for it.
-    """
-    smtp.ehlo_or_helo_if_needed()
-    if not smtp.has_extn("pipelining"):
-        smtp.sendmail(sender, [recipient], data)
-        return
-    size = f" SIZE={len(data)}" if smtp.has_extn("size") else ""
-    smtp.send(f"MAIL FROM:{smtplib.quoteaddr(sender)}{size}\r\n"
-              f"RCPT TO:{smtplib.quoteaddr(recipient)}\r\nDATA\r\n".encode("ascii"))
-    mail = smtp.getreply()
-    if mail[0] != 250:
-        _abandon(smtp, mail, pending=2)
-        raise smtplib.SMTPSenderRefused(*mail, sender)
-    rcpt = smtp.getreply()
-    if rcpt[0] not in (250, 251):
-        _abandon(smtp, rcpt, pending=1)
-        raise smtplib.SMTPRecipientsRefused({recipient: rcpt})
-    go = smtp.getreply()
-    if go[0] != 354:
-        _abandon(smtp, go)
-        raise smtplib.SMTPDataError(*go)
-    body = _LEADING_DOT.sub(b"..", data)
-    smtp.send(body + (b"" if body.endswith(b"\r\n") else b"\r\n") + b".\r\n")
-    done = smtp.getreply()
-    if done[0] != 250:
-        _abandon(smtp, done)
-        raise smtplib.SMTPDataError(*done)
-
-
-def _abandon(smtp, reply, *, pending=0):
-    """End a transaction that will not deliver: read the replies still due to pipelined
-    commands, then RSET. Close instead when the server is going away (421) or waits for
-    a message we will not send (354)."""
-    replies = [reply]
-    try:
-        while pending and replies[-1][0] != 421:
-            replies.append(smtp.getreply())
-            pending -= 1
-    except (smtplib.SMTPException, OSError):
-        smtp.close()
-        return
-    if any(code in (421, 354) for code, _ in replies):
-        smtp.close()
-        return
-    with contextlib.suppress(smtplib.SMTPServerDisconnected):
-        smtp.rset()  # a server gone by now: the next send connects again
 
 
 class FileMailer:

@@ -1,0 +1,1 @@
+"""Mail infrastructure: composing messages, sending them, templates and link tokens."""
