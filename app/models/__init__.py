@@ -1,5 +1,5 @@
 """Peewee models. ``MODELS`` lists them in dependency order for migrations and tests."""
-from app.models.base import BaseModel, JSONField, from_row, new_id
+from app.models.base import BaseModel, JSONField, new_id
 from app.models.campaign import (
     ACTIVE,
     COMPLETED,
@@ -46,6 +46,6 @@ __all__ = [
     "LEAD_STATUSES", "MESSAGE_BOUNCED", "MESSAGE_FAILED", "OPEN_LEAD_STATUSES", "PENDING",
     "REPLIED", "IdempotencyRecord", "SENDING", "SENT", "UNCONFIRMED", "UNSUBSCRIBED", "Lead", "Message", "Suppression",
     "ACTIVE", "COMPLETED", "DRAFT", "GOALS", "MAX_STEPS", "MODELS", "PAUSED", "STATUSES",
-    "WEEKDAYS", "ApiKey", "BaseModel", "Campaign", "CampaignCount", "CampaignEvent", "JSONField", "Tenant", "from_row",
+    "WEEKDAYS", "ApiKey", "BaseModel", "Campaign", "CampaignCount", "CampaignEvent", "JSONField", "Tenant",
     "Workspace", "default_settings", "hash_key", "new_id",
 ]

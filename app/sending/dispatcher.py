@@ -29,17 +29,7 @@ from dataclasses import dataclass, field
 from peewee import JOIN, fn
 
 from app import clock
-from app.database import (
-    connection,
-    db,
-    is_postgres,
-    run,
-    run_together,
-    skip_locked,
-    slot,
-    statement,
-    transaction,
-)
+from app.database import connection, is_postgres, skip_locked, transaction
 from app.models import (
     ACTIVE,
     CLAIMED,
@@ -278,13 +268,13 @@ class Dispatcher:
             summary.add(outcome)
 
     def _start(self, claim):
-        """claimed -> sending, in its own commit (autocommit: one statement)."""
-        return bool(statement("dispatch.start", _start_query, **self._start_values(claim))
-                    .rowcount)
-
-    def _start_values(self, claim):
-        return {"campaign": claim.campaign_id, "message": claim.message_pk,
-                "token": claim.token, "until": clock.now() + _seconds(self.sending_seconds)}
+        """claimed -> sending, only for our claim and only while the campaign is active:
+        in its own commit (autocommit: one statement) unless a transaction is open."""
+        active = Campaign.select().where((Campaign.id == claim.campaign_id)
+                                         & (Campaign.status == ACTIVE))
+        return bool(Message.update(status=SENDING,
+                                   claimed_until=clock.now() + _seconds(self.sending_seconds))
+                    .where(self._ours(claim, CLAIMED) & fn.EXISTS(active)).execute())
 
     def deliver(self, claim, *, following=None):
         """Send one message already ``sending``; returns (outcome name, started).
@@ -322,22 +312,18 @@ class Dispatcher:
         """Record ``claim`` sent and, in the same commit, start ``following`` (a claim or
         None). Returns whether ``following`` started (None when there was none)."""
         now = clock.now()
-        due = next_due(claim.sequence, claim.step, now)
         # A lead still open when this one completes means the campaign is not complete:
         # the next claim's lead usually is, and checking it is one row, not the campaign.
         open_lead = following.lead.id if following else None
-        if is_postgres():
-            start = self._start_values(following) if following else None
-            in_time, started = _sent_in_time(claim, subject, now, due, start, open_lead)
-        else:
-            with transaction():
-                in_time = statement("dispatch.sent", _sent_query, message=claim.message_pk,
-                                    token=claim.token, now=now, subject=subject).rowcount
-                if in_time:
-                    outcomes.bump(claim.campaign_id, "sent_count")
-                    self._advance(claim.lead.id, claim.step, claim.sequence,
-                                  claim.campaign_id, now, sent=True, open_lead=open_lead)
-                started = self._start(following) if following else None
+        with transaction():
+            in_time = (Message.update(status=SENT, sent_at=now, subject=subject)
+                       .where(self._ours(claim, SENDING)).execute())
+            if in_time:
+                # The lead before the campaign's counter: the order every path keeps.
+                self._advance(claim.lead.id, claim.step, claim.sequence, claim.campaign_id,
+                              now, sent=True, open_lead=open_lead,
+                              then=lambda: outcomes.bump(claim.campaign_id, "sent_count"))
+            started = self._start(following) if following else None
         if not in_time:
             # Too late: the reaper made it unconfirmed and already moved the lead on
             # (maybe past later steps); advancing again would set the lead back.
@@ -348,22 +334,29 @@ class Dispatcher:
         return started
 
     def _advance(self, lead_id, step, sequence, campaign_id, now, *, sent=False,
-                 open_lead=None):
+                 open_lead=None, then=None):
         """The lead has had ``step``: schedule the next one, or complete the lead (and
-        the campaign, unless ``open_lead`` is a lead still open)."""
+        the campaign, unless ``open_lead`` is a lead still open). ``then``, run once the
+        lead's row is written (and locked), before the campaign's is taken."""
         due = next_due(sequence, step, now)
-        values = {"lead": lead_id, "step": step, "now": now}
+        changes = {Lead.current_step: step, Lead.attempts: 0}
+        if sent:
+            changes[Lead.last_sent_at] = now
         if due is not None:
-            # The step is recorded whatever the lead's state; only an open lead is due again.
-            if not statement(f"advance.next.{sent}", lambda: _advance_query(True, sent),
-                             due=due, **values).rowcount:
-                statement(f"advance.step.{sent}", lambda: _step_query(sent), **values)
-            return
-        if statement(f"advance.done.{sent}", lambda: _advance_query(False, sent),
-                     **values).rowcount:
-            outcomes.maybe_complete(campaign_id, now, unless_open=open_lead)
+            moves = {Lead.next_send_at: due, Lead.status: IN_PROGRESS}
         else:
-            statement(f"advance.step.{sent}", lambda: _step_query(sent), **values)
+            moves = {Lead.status: LEAD_COMPLETED, Lead.next_send_at: None,
+                     Lead.finished_at: now}
+        # The step is recorded whatever the lead's state; only an open lead moves on.
+        moved = (Lead.update({**changes, **moves})
+                 .where((Lead.id == lead_id) & Lead.status.in_(OPEN_LEAD_STATUSES))
+                 .execute())
+        if not moved:
+            Lead.update(changes).where(Lead.id == lead_id).execute()
+        if then is not None:
+            then()
+        if moved and due is None:
+            outcomes.maybe_complete(campaign_id, now, unless_open=open_lead)
 
     def _retry(self, claim, error):
         now = clock.now()
@@ -439,130 +432,9 @@ class Dispatcher:
                                   row.campaign_id, now)
 
 
-def _start_query():
-    """claimed -> sending, only for our claim, and only while the campaign is active.
-    (_SENT_PG's ``s`` says the same in SQL: change both together.)"""
-    active = Campaign.select().where((Campaign.id == slot("campaign"))
-                                     & (Campaign.status == ACTIVE))
-    return (Message.update(status=SENDING, claimed_until=slot("until"))
-            .where((Message.id == slot("message")) & (Message.status == CLAIMED)
-                   & (Message.claim_token == slot("token")) & fn.EXISTS(active)))
-
-
-def _sent_query():
-    return (Message.update(status=SENT, sent_at=slot("now"), subject=slot("subject"))
-            .where((Message.id == slot("message")) & (Message.claim_token == slot("token"))
-                   & (Message.status == SENDING)))
-
-
-def _step_changes(sent):
-    changes = {Lead.current_step: slot("step"), Lead.attempts: 0}
-    if sent:
-        changes[Lead.last_sent_at] = slot("now")
-    return changes
-
-
-def _step_query(sent):
-    return Lead.update(_step_changes(sent)).where(Lead.id == slot("lead"))
-
-
-def _advance_query(next_step, sent):
-    """Record the step on an open lead and make it due again (or complete it)."""
-    changes = _step_changes(sent)
-    if next_step:
-        changes.update({Lead.next_send_at: slot("due"), Lead.status: IN_PROGRESS})
-    else:
-        changes.update({Lead.status: LEAD_COMPLETED, Lead.next_send_at: None,
-                        Lead.finished_at: slot("now")})
-    return Lead.update(changes).where((Lead.id == slot("lead"))
-                                      & Lead.status.in_(OPEN_LEAD_STATUSES))
-
-
-_OPEN = ", ".join(f"'{status}'" for status in OPEN_LEAD_STATUSES)
-# Postgres: the message marked sent, the campaign's count and the lead's next step in
-# one statement, and the next claim's claimed -> sending (as _start_query) with them.
-# The lead moves only when the message did, and the counter only when the lead did.
-# Returns one row: whether the message moved, and whether the next claim started.
-# Lock order: the campaign's update reads l, so the lead is locked before the campaign
-# (Postgres runs WITH sub-statements in no set order; a data dependency sets one). Every
-# path that records what a lead did (an open, a reply) goes lead, then campaign counter:
-# the same order, so a send and an open of the same lead cannot deadlock.
-_SENT_PG = f"""
-WITH m AS (
-  UPDATE message SET status = '{SENT}', sent_at = %(now)s, subject = %(subject)s
-  WHERE id = %(message)s AND claim_token = %(token)s AND status = '{SENDING}'
-  RETURNING 1),
-l AS (
-  UPDATE lead SET current_step = %(step)s, attempts = 0, last_sent_at = %(now)s,
-    status = CASE WHEN status IN ({_OPEN}) THEN %(status)s ELSE status END,
-    next_send_at = CASE WHEN status IN ({_OPEN}) THEN %(due)s ELSE next_send_at END,
-    finished_at = CASE WHEN status IN ({_OPEN}) THEN %(finished)s ELSE finished_at END
-  WHERE id = %(lead)s AND EXISTS (SELECT 1 FROM m)
-  RETURNING 1),
-c AS (
-  UPDATE campaign SET sent_count = sent_count + 1
-  WHERE id = %(campaign)s AND EXISTS (SELECT 1 FROM l)),
-s AS (
-  UPDATE message SET status = '{SENDING}', claimed_until = %(next_until)s
-  WHERE id = %(next_message)s AND claim_token = %(next_token)s AND status = '{CLAIMED}'
-    AND EXISTS (SELECT 1 FROM campaign
-                WHERE id = %(next_campaign)s AND status = '{ACTIVE}')
-  RETURNING 1)
-SELECT EXISTS (SELECT 1 FROM m), EXISTS (SELECT 1 FROM s)
-"""
-_NO_START = {"campaign": None, "message": None, "token": None, "until": None}
-
-
-def _sent_in_time(claim, subject, now, due, start, open_lead):
-    """Record a sent message still ``sending`` (Postgres), and start the next claim
-    (``start``: _start_values, or None). Returns (in time, started): not in time when
-    the reaper got there first; started is None without a next claim.
-
-    One round trip and one commit. On the lead's last step, the campaign's completion
-    check goes with it as a second statement: the first holds the campaign's row lock
-    (its counter), and the second's new snapshot sees every other lead's end (see
-    outcomes.maybe_complete). When the message did not move, the first changed nothing
-    and took no lock; the check then only answers for the other leads' ends, which
-    their own checks answer for too.
-    """
-    done = due is None
-    following = start or _NO_START
-    sent = (_SENT_PG, {
-        "now": now, "subject": subject, "message": claim.message_pk, "token": claim.token,
-        "campaign": claim.campaign_id, "step": claim.step, "lead": claim.lead.id,
-        "status": LEAD_COMPLETED if done else IN_PROGRESS, "due": due,
-        "finished": now if done else None,
-        **{f"next_{key}": value for key, value in following.items()}})
-    if done:
-        [(moved, started)], _ = run_together(
-            sent, outcomes.completion(claim.campaign_id, now, unless_open=open_lead))[0]
-    else:
-        (moved, started), = run(*sent)
-    return moved, started if start else None
-
-
-# Postgres: a batch of claims in one statement whose text never changes (one array per
-# column), so it is prepared once; a multi-row VALUES list is new SQL for every batch
-# size, built by peewee and parsed by psycopg and the server each time.
-_CLAIM_PG = f"""
-INSERT INTO message (id, lead_id, campaign_id, step, status, message_id, claim_token,
-                     claimed_until, local_day, created_at)
-SELECT id, lead_id, %(campaign)s, step, '{CLAIMED}', message_id, %(token)s, %(until)s,
-       %(day)s, %(now)s
-FROM unnest(%(ids)s::text[], %(leads)s::text[], %(steps)s::int[], %(message_ids)s::text[])
-  AS t(id, lead_id, step, message_id)
-"""
-
-
 def _insert_claims(claims, *, token, until, day, now):
     """The claims' Message rows (one campaign's), ``claimed`` until ``until``."""
     campaign_id = claims[0].campaign_id
-    if is_postgres():
-        db.execute_sql(_CLAIM_PG, {
-            "campaign": campaign_id, "token": token, "until": until, "day": day, "now": now,
-            "ids": [c.message_pk for c in claims], "leads": [c.lead.id for c in claims],
-            "steps": [c.step for c in claims], "message_ids": [c.message_id for c in claims]})
-        return
     Message.insert_many([
         {Message.id: c.message_pk, Message.lead: c.lead.id, Message.campaign: campaign_id,
          Message.step: c.step, Message.status: CLAIMED, Message.message_id: c.message_id,

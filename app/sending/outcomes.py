@@ -5,10 +5,10 @@ Counters on the campaign move in the same transaction as the lead, and only when
 lead's own marker flips (``opened_at`` from NULL, say), so stats count leads, not events.
 Callers hold a transaction.
 """
-from peewee import Select, Value, fn
+from peewee import fn
 
 from app import clock
-from app.database import bound, db, is_postgres, lock_rows, slot, statement
+from app.database import lock_rows
 from app.models import (
     ACTIVE,
     BOUNCED,
@@ -26,13 +26,9 @@ from app.models import (
 from app.sending.schedule import step_delay
 
 
-def _bump_query(counter):
-    field = getattr(Campaign, counter)
-    return Campaign.update({field: field + slot("by")}).where(Campaign.id == slot("campaign"))
-
-
 def bump(campaign_id, counter, by=1):
-    statement(f"bump.{counter}", lambda: _bump_query(counter), by=by, campaign=campaign_id)
+    field = getattr(Campaign, counter)
+    Campaign.update({field: field + by}).where(Campaign.id == campaign_id).execute()
 
 
 def _flip(lead, marker, counter, now):
@@ -68,56 +64,25 @@ def maybe_complete(campaign_id, now=None, *, unless_open=None):
     campaign is no evidence and is not taken as such.
     """
     now = now or clock.now()
-    if is_postgres():
-        lock_rows(Campaign.select(Campaign.id).where(Campaign.id == campaign_id))
-        return bool(db.execute_sql(*completion(campaign_id, now, unless_open=unless_open))
-                    .rowcount)
-    if unless_open is None:
-        done = statement("maybe_complete", _complete_query, campaign=campaign_id,
-                         now=now).rowcount
-    else:
-        done = statement("maybe_complete.unless", lambda: _complete_query(unless=True),
-                         campaign=campaign_id, now=now, lead=unless_open).rowcount
-    if done:
-        CampaignEvent.create(campaign=campaign_id, action="complete", from_status=ACTIVE,
-                             to_status=COMPLETED, created_at=now)
-    return bool(done)
-
-
-def completion(campaign_id, now, *, unless_open=None):
-    """Postgres: (sql, params) of maybe_complete's check, the completion and its event in
-    one statement; its rowcount is 1 when the campaign completed. Run it under the
-    campaign's row lock (see maybe_complete)."""
-    unless = unless_open is not None
-
-    def build():
-        done = _complete_query(unless=unless).returning(Campaign.id).cte("done")
-        event = Select((done,), (slot("event"), done.c.id, Value("complete"), Value(ACTIVE),
-                                 Value(COMPLETED), slot("now")))
-        return (CampaignEvent.insert_from(event, [
-            CampaignEvent.id, CampaignEvent.campaign, CampaignEvent.action,
-            CampaignEvent.from_status, CampaignEvent.to_status, CampaignEvent.created_at])
-            .with_cte(done))
-    return bound(f"complete.event.{unless}", build, campaign=campaign_id, now=now,
-                 lead=unless_open, event=CampaignEvent.id.default())
-
-
-def _complete_query(unless=False):
-    campaign_id = slot("campaign")
+    lock_rows(Campaign.select(Campaign.id).where(Campaign.id == campaign_id))
     open_leads = Lead.select().where((Lead.campaign == campaign_id)
                                      & Lead.status.in_(OPEN_LEAD_STATUSES))
     any_lead = Lead.select().where(Lead.campaign == campaign_id)
     condition = ((Campaign.id == campaign_id) & (Campaign.status == ACTIVE)
                  & fn.EXISTS(any_lead) & ~fn.EXISTS(open_leads))
-    if unless:
+    if unless_open is not None:
         # First, so the one-row probe decides before the campaign-wide ones run.
-        that_lead_open = Lead.select().where((Lead.id == slot("lead"))
+        that_lead_open = Lead.select().where((Lead.id == unless_open)
                                              & (Lead.campaign == campaign_id)
                                              & Lead.status.in_(OPEN_LEAD_STATUSES))
         condition = ~fn.EXISTS(that_lead_open) & condition
-    return (Campaign.update(status=COMPLETED, completed_at=slot("now"), updated_at=slot("now"),
+    done = (Campaign.update(status=COMPLETED, completed_at=now, updated_at=now,
                             version=Campaign.version + 1)
-            .where(condition))
+            .where(condition).execute())
+    if done:
+        CampaignEvent.create(campaign=campaign_id, action="complete", from_status=ACTIVE,
+                             to_status=COMPLETED, created_at=now)
+    return bool(done)
 
 
 def record_open(lead, now=None):

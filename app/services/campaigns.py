@@ -4,7 +4,7 @@ import copy
 from peewee import JOIN, SQL, Tuple, fn
 
 from app import clock
-from app.database import compiled, lock_rows, locked, run, slot, statement, transaction
+from app.database import lock_rows, locked, transaction
 from app.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from app.models import (
     ACTIVE,
@@ -18,7 +18,6 @@ from app.models import (
     Lead,
     Message,
     Workspace,
-    from_row,
 )
 from app.sending import outcomes
 
@@ -61,24 +60,10 @@ def _query(tenant, campaign_id):
 
 def get_campaign(tenant, campaign_id, *, for_update=False):
     """The tenant's campaign with its workspace, or NotFound (also for other tenants')."""
-    if for_update:
-        campaign = locked(_query(tenant, campaign_id)).first()
-    else:
-        # Every read of a campaign comes here: the SQL is built once (see compiled()).
-        sql = compiled("campaigns.get", lambda: _query("", ""))
-        rows = run(sql, [tenant.id, campaign_id])
-        campaign = _campaign_from_row(rows[0]) if rows else None
+    query = _query(tenant, campaign_id)
+    campaign = (locked(query) if for_update else query).first()
     if campaign is None:
         raise _not_found(campaign_id)
-    return campaign
-
-
-_CAMPAIGN_COLUMNS = len(Campaign._meta.sorted_fields)
-
-
-def _campaign_from_row(row):
-    campaign = from_row(Campaign, row[:_CAMPAIGN_COLUMNS])
-    campaign.workspace = from_row(Workspace, row[_CAMPAIGN_COLUMNS:])
     return campaign
 
 
@@ -103,21 +88,17 @@ class CampaignSummary:
 
 
 def _workspace_page_header(tenant_id, workspace, starting_after):
-    """The workspace, its per-status counts and the cursor's created_at (see below)."""
-    if starting_after:
-        sql = compiled("campaigns.list.header.cursor", lambda: (
-            Workspace.select(Workspace.id, CampaignCount.status, CampaignCount.n,
-                             Campaign.select(Campaign.created_at).where(
-                                 (Campaign.id == "") & (Campaign.workspace == Workspace.id)))
-            .join(CampaignCount, JOIN.LEFT_OUTER,
-                  on=(CampaignCount.workspace_id == Workspace.id))
-            .where((Workspace.tenant == "") & (Workspace.slug == ""))))
-        return run(sql, [starting_after, tenant_id, workspace])
-    sql = compiled("campaigns.list.header", lambda: (
-        Workspace.select(Workspace.id, CampaignCount.status, CampaignCount.n, SQL("NULL"))
-        .join(CampaignCount, JOIN.LEFT_OUTER, on=(CampaignCount.workspace_id == Workspace.id))
-        .where((Workspace.tenant == "") & (Workspace.slug == ""))))
-    return run(sql, [tenant_id, workspace])
+    """(workspace id, status, n, cursor's created_at) rows: the workspace, its
+    per-status counts and the cursor's created_at (None without one, or when the
+    cursor is not a campaign of the workspace)."""
+    cursor_at = (Campaign.select(Campaign.created_at).where(
+        (Campaign.id == starting_after) & (Campaign.workspace == Workspace.id))
+        if starting_after else SQL("NULL"))
+    return list(Workspace.select(Workspace.id, CampaignCount.status, CampaignCount.n, cursor_at)
+                .join(CampaignCount, JOIN.LEFT_OUTER,
+                      on=(CampaignCount.workspace_id == Workspace.id))
+                .where((Workspace.tenant == tenant_id) & (Workspace.slug == workspace))
+                .tuples())
 
 
 def _page(tenant_id, workspace, status, starting_after, limit, offset):
@@ -129,35 +110,29 @@ def _page(tenant_id, workspace, status, starting_after, limit, offset):
     instead of skipping rows.
 
     A page with no offset (the first, and every page by cursor) carries its limit in
-    the SQL text, a statement per limit: Postgres plans a prepared statement whose
-    LIMIT or OFFSET is a parameter again on every run (its plan for any value assumes
-    a tenth of the rows), which was half of the query's time at 1M campaigns.
+    the SQL text: Postgres plans a prepared statement whose LIMIT or OFFSET is a
+    parameter again on every run (its plan for any value assumes a tenth of the rows),
+    which was half of the query's time at 1M campaigns.
     """
-    def build():
-        workspace_id = Workspace.select(Workspace.id).where(
-            (Workspace.tenant == slot("tenant")) & (Workspace.slug == slot("workspace")))
-        total = CampaignCount.select(fn.COALESCE(fn.SUM(CampaignCount.n), 0)).where(
-            CampaignCount.workspace_id == workspace_id)
-        if status:
-            total = total.where(CampaignCount.status == slot("status"))
-        query = Campaign.select(*SUMMARY_COLUMNS, total).where(Campaign.workspace == workspace_id)
-        if status:
-            query = query.where(Campaign.status == slot("status"))
-        if starting_after:
-            # A row-value comparison both databases turn into an index seek (an OR of
-            # the two cases would scan).
-            cursor_at = Campaign.select(Campaign.created_at).where(
-                (Campaign.id == slot("cursor")) & (Campaign.workspace == workspace_id))
-            query = query.where(Tuple(Campaign.created_at, Campaign.id)
-                                < Tuple(cursor_at, slot("cursor")))
-        query = query.order_by(Campaign.created_at.desc(), Campaign.id.desc())
-        if offset:
-            return query.limit(slot("limit")).offset(slot("offset"))
-        return query.limit(SQL(str(int(limit))))
-    variant = "offset" if offset else f"limit{int(limit)}"
-    return statement(f"campaigns.list.page.{bool(status)}.{bool(starting_after)}.{variant}",
-                     build, tenant=tenant_id, workspace=workspace, status=status,
-                     cursor=starting_after, limit=limit, offset=offset).fetchall()
+    workspace_id = Workspace.select(Workspace.id).where(
+        (Workspace.tenant == tenant_id) & (Workspace.slug == workspace))
+    total = CampaignCount.select(fn.COALESCE(fn.SUM(CampaignCount.n), 0)).where(
+        CampaignCount.workspace_id == workspace_id)
+    query = Campaign.select(*SUMMARY_COLUMNS).where(Campaign.workspace == workspace_id)
+    if status:
+        total = total.where(CampaignCount.status == status)
+        query = query.where(Campaign.status == status)
+    if starting_after:
+        # A row-value comparison both databases turn into an index seek (an OR of
+        # the two cases would scan).
+        cursor_at = Campaign.select(Campaign.created_at).where(
+            (Campaign.id == starting_after) & (Campaign.workspace == workspace_id))
+        query = query.where(Tuple(Campaign.created_at, Campaign.id)
+                            < Tuple(cursor_at, starting_after))
+    query = (query.select_extend(total)
+             .order_by(Campaign.created_at.desc(), Campaign.id.desc()))
+    limited = query.limit(limit).offset(offset) if offset else query.limit(SQL(str(int(limit))))
+    return list(limited.tuples())
 
 
 def list_campaigns(tenant, *, workspace, status=None, limit=20, offset=0, starting_after=None):
