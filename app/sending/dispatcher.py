@@ -30,29 +30,19 @@ from peewee import JOIN, fn
 
 from app import clock
 from app.database import connection, is_postgres, skip_locked, transaction
-from app.models import (
-    ACTIVE,
-    CLAIMED,
+from app.lifecycle import (
     COUNTED_MESSAGE_STATUSES,
-    FAILED,
-    IN_PROGRESS,
-    LEAD_COMPLETED,
-    MESSAGE_BOUNCED,
-    MESSAGE_FAILED,
     OPEN_LEAD_STATUSES,
-    SENDING,
-    SENT,
-    UNCONFIRMED,
-    Campaign,
-    Lead,
-    Message,
-    Suppression,
+    CampaignStatus,
+    LeadStatus,
+    MessageStatus,
 )
-from app.sending import outcomes
+from app.models import Campaign, Lead, Message, Suppression
 from app.sending.compose import Composer, message_id_for
 from app.sending.mailers import PermanentFailure, TemporaryFailure, make_mailer
 from app.sending.schedule import in_window, local_day, next_due
 from app.sending.templates import RenderError
+from app.services import outcomes
 
 log = logging.getLogger("app.dispatcher")
 
@@ -153,7 +143,7 @@ class Dispatcher:
     def due_campaigns(self, now):
         rows = (Lead.select(Lead.campaign).distinct()
                 .join(Campaign, on=(Lead.campaign == Campaign.id))
-                .where((Campaign.status == ACTIVE) & Lead.status.in_(OPEN_LEAD_STATUSES)
+                .where((Campaign.status == CampaignStatus.ACTIVE) & Lead.status.in_(OPEN_LEAD_STATUSES)
                        & (Lead.next_send_at <= now))
                 .tuples())
         ids = [campaign_id for (campaign_id,) in rows]
@@ -169,7 +159,7 @@ class Dispatcher:
         """
         with transaction():
             campaign = skip_locked(Campaign.select().where(
-                (Campaign.id == campaign_id) & (Campaign.status == ACTIVE))).first()
+                (Campaign.id == campaign_id) & (Campaign.status == CampaignStatus.ACTIVE))).first()
             if campaign is None:
                 return [], 0  # paused, gone, or another dispatcher holds it right now
             settings, sequence = campaign.settings, campaign.sequence
@@ -224,7 +214,7 @@ class Dispatcher:
         UPDATE on Postgres; SQLite holds the write lock since the claim's BEGIN).
         """
         if leads:
-            (Lead.update(next_send_at=None, status=IN_PROGRESS)
+            (Lead.update(next_send_at=None, status=LeadStatus.IN_PROGRESS)
              .where(Lead.id.in_([lead.id for lead in leads])).execute())
         return leads
 
@@ -233,7 +223,7 @@ class Dispatcher:
             return
         by_lead = {c.lead.id: c for c in claims}
         rows = (Message.select(Message.lead, Message.message_id)
-                .where(Message.lead.in_(list(by_lead)) & Message.status.in_((SENT, UNCONFIRMED)))
+                .where(Message.lead.in_(list(by_lead)) & Message.status.in_((MessageStatus.SENT, MessageStatus.UNCONFIRMED)))
                 .order_by(Message.step).tuples())
         for lead_id, message_id in rows:
             by_lead[lead_id].thread_ids.append(message_id)
@@ -271,10 +261,10 @@ class Dispatcher:
         """claimed -> sending, only for our claim and only while the campaign is active:
         in its own commit (autocommit: one statement) unless a transaction is open."""
         active = Campaign.select().where((Campaign.id == claim.campaign_id)
-                                         & (Campaign.status == ACTIVE))
-        return bool(Message.update(status=SENDING,
+                                         & (Campaign.status == CampaignStatus.ACTIVE))
+        return bool(Message.update(status=MessageStatus.SENDING,
                                    claimed_until=clock.now() + _seconds(self.sending_seconds))
-                    .where(self._ours(claim, CLAIMED) & fn.EXISTS(active)).execute())
+                    .where(self._ours(claim, MessageStatus.CLAIMED) & fn.EXISTS(active)).execute())
 
     def deliver(self, claim, *, following=None):
         """Send one message already ``sending``; returns (outcome name, started).
@@ -316,8 +306,8 @@ class Dispatcher:
         # the next claim's lead usually is, and checking it is one row, not the campaign.
         open_lead = following.lead.id if following else None
         with transaction():
-            in_time = (Message.update(status=SENT, sent_at=now, subject=subject)
-                       .where(self._ours(claim, SENDING)).execute())
+            in_time = (Message.update(status=MessageStatus.SENT, sent_at=now, subject=subject)
+                       .where(self._ours(claim, MessageStatus.SENDING)).execute())
             if in_time:
                 # The lead before the campaign's counter: the order every path keeps.
                 self._advance(claim.lead.id, claim.step, claim.sequence, claim.campaign_id,
@@ -328,8 +318,8 @@ class Dispatcher:
             # Too late: the reaper made it unconfirmed and already moved the lead on
             # (maybe past later steps); advancing again would set the lead back.
             with transaction():
-                if (Message.update(status=SENT, sent_at=now, subject=subject)
-                        .where(self._ours(claim, UNCONFIRMED)).execute()):
+                if (Message.update(status=MessageStatus.SENT, sent_at=now, subject=subject)
+                        .where(self._ours(claim, MessageStatus.UNCONFIRMED)).execute()):
                     outcomes.bump(claim.campaign_id, "sent_count")
         return started
 
@@ -343,9 +333,9 @@ class Dispatcher:
         if sent:
             changes[Lead.last_sent_at] = now
         if due is not None:
-            moves = {Lead.next_send_at: due, Lead.status: IN_PROGRESS}
+            moves = {Lead.next_send_at: due, Lead.status: LeadStatus.IN_PROGRESS}
         else:
-            moves = {Lead.status: LEAD_COMPLETED, Lead.next_send_at: None,
+            moves = {Lead.status: LeadStatus.COMPLETED, Lead.next_send_at: None,
                      Lead.finished_at: now}
         # The step is recorded whatever the lead's state; only an open lead moves on.
         moved = (Lead.update({**changes, **moves})
@@ -361,14 +351,14 @@ class Dispatcher:
     def _retry(self, claim, error):
         now = clock.now()
         with transaction():
-            if not Message.delete().where(self._ours(claim, SENDING)).execute():
+            if not Message.delete().where(self._ours(claim, MessageStatus.SENDING)).execute():
                 # Too late (unconfirmed, the lead moved on): not delivered, not retried.
-                (Message.update(status=MESSAGE_FAILED, error=error)
-                 .where(self._ours(claim, UNCONFIRMED)).execute())
+                (Message.update(status=MessageStatus.FAILED, error=error)
+                 .where(self._ours(claim, MessageStatus.UNCONFIRMED)).execute())
                 return "failed"
             attempts = claim.lead.attempts + 1
             if attempts >= MAX_ATTEMPTS:
-                if outcomes.finish(claim.lead, FAILED, now, error=error):
+                if outcomes.finish(claim.lead, LeadStatus.FAILED, now, error=error):
                     outcomes.maybe_complete(claim.campaign_id, now)
                 return "failed"
             retry_at = now + _seconds(60 * BACKOFF_MINUTES[attempts - 1])
@@ -381,24 +371,24 @@ class Dispatcher:
 
     def _bounce(self, claim, error):
         with transaction():
-            (Message.update(status=MESSAGE_BOUNCED, error=error)
-             .where(self._ours(claim, SENDING, UNCONFIRMED)).execute())
+            (Message.update(status=MessageStatus.BOUNCED, error=error)
+             .where(self._ours(claim, MessageStatus.SENDING, MessageStatus.UNCONFIRMED)).execute())
             outcomes.record_bounce(claim.lead, error=error)
         return "bounced"
 
     def _fail(self, claim, error):
         now = clock.now()
         with transaction():
-            (Message.update(status=MESSAGE_FAILED, error=error)
-             .where(self._ours(claim, SENDING, UNCONFIRMED)).execute())
-            if outcomes.finish(claim.lead, FAILED, now, error=error):
+            (Message.update(status=MessageStatus.FAILED, error=error)
+             .where(self._ours(claim, MessageStatus.SENDING, MessageStatus.UNCONFIRMED)).execute())
+            if outcomes.finish(claim.lead, LeadStatus.FAILED, now, error=error):
                 outcomes.maybe_complete(claim.campaign_id, now)
         return "failed"
 
     def release(self, claim):
         """Give back a claim that was never attempted: the lead is due again at once."""
         with transaction():
-            gone = Message.delete().where(self._ours(claim, CLAIMED)).execute()
+            gone = Message.delete().where(self._ours(claim, MessageStatus.CLAIMED)).execute()
             if gone:
                 (Lead.update(next_send_at=clock.now())
                  .where((Lead.id == claim.lead.id) & Lead.next_send_at.is_null()
@@ -411,22 +401,22 @@ class Dispatcher:
         now = clock.now()
         expired = (Message.select(Message, Campaign)
                    .join(Campaign, JOIN.INNER, on=(Message.campaign == Campaign.id))
-                   .where(Message.status.in_((CLAIMED, SENDING)) & (Message.claimed_until < now)))
+                   .where(Message.status.in_((MessageStatus.CLAIMED, MessageStatus.SENDING)) & (Message.claimed_until < now)))
         with transaction():
             # The messages alone are locked: the campaign's row is taken later, after the
             # lead's (_advance, maybe_complete), the order every path keeps.
             rows = list(expired.for_update(of=Message, skip_locked=True) if is_postgres()
                         else expired)
             for row in rows:
-                if row.status == CLAIMED:
+                if row.status == MessageStatus.CLAIMED:
                     if Message.delete().where((Message.id == row.id)
-                                              & (Message.status == CLAIMED)).execute():
+                                              & (Message.status == MessageStatus.CLAIMED)).execute():
                         (Lead.update(next_send_at=now)
                          .where((Lead.id == row.lead_id) & Lead.next_send_at.is_null()
                                 & Lead.status.in_(OPEN_LEAD_STATUSES)).execute())
-                elif (Message.update(status=UNCONFIRMED,
+                elif (Message.update(status=MessageStatus.UNCONFIRMED,
                                      error="dispatcher stopped during the SMTP transaction")
-                      .where((Message.id == row.id) & (Message.status == SENDING)).execute()):
+                      .where((Message.id == row.id) & (Message.status == MessageStatus.SENDING)).execute()):
                     log.warning("message %s: outcome unknown, not resent", row.id)
                     self._advance(row.lead_id, row.step, row.campaign.sequence,
                                   row.campaign_id, now)
@@ -437,7 +427,7 @@ def _insert_claims(claims, *, token, until, day, now):
     campaign_id = claims[0].campaign_id
     Message.insert_many([
         {Message.id: c.message_pk, Message.lead: c.lead.id, Message.campaign: campaign_id,
-         Message.step: c.step, Message.status: CLAIMED, Message.message_id: c.message_id,
+         Message.step: c.step, Message.status: MessageStatus.CLAIMED, Message.message_id: c.message_id,
          Message.claim_token: token, Message.claimed_until: until,
          Message.local_day: day, Message.created_at: now}
         for c in claims]).as_rowcount().execute()

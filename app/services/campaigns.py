@@ -1,43 +1,29 @@
-"""Campaign use cases: list, create, read, update, delete and the /send state machine."""
+"""Campaign use cases: list, create, read, update, delete and the /send actions (whose
+state machine is app.lifecycle's)."""
 import copy
 
 from peewee import JOIN, SQL, Tuple, fn
 
-from app import clock
+from app import clock, lifecycle
 from app.database import lock_rows, locked, transaction
 from app.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
+from app.lifecycle import (  # noqa: F401 - the views' names for them
+    ACTIONS,
+    REFUSALS,
+    TRANSITIONS,
+    CampaignStatus,
+    LeadStatus,
+    action_states,
+    allowed_actions,
+    start_blockers,
+)
 from app.models import (
-    ACTIVE,
-    COMPLETED,
-    DRAFT,
-    PAUSED,
-    PENDING,
     Campaign,
     CampaignCount,
-    CampaignEvent,
     Lead,
     Message,
     Workspace,
 )
-from app.sending import outcomes
-
-# action -> (statuses it moves from, status it moves to)
-TRANSITIONS = {
-    "start": ((DRAFT,), ACTIVE),
-    "pause": ((ACTIVE,), PAUSED),
-    "resume": ((PAUSED,), ACTIVE),
-}
-ACTIONS = tuple(TRANSITIONS)
-
-# Why an action is refused in a status where it neither moves nor is a no-op.
-_REFUSALS = {
-    ("start", PAUSED): "The campaign was started already and is paused; use 'resume'.",
-    ("start", COMPLETED): "The campaign is completed; it cannot be started again.",
-    ("pause", DRAFT): "The campaign has not been started; there is nothing to pause.",
-    ("pause", COMPLETED): "The campaign is completed; there is nothing to pause.",
-    ("resume", DRAFT): "The campaign has never been started; use 'start'.",
-    ("resume", COMPLETED): "The campaign is completed; it cannot be resumed.",
-}
 
 
 def _workspace(tenant, slug):
@@ -191,10 +177,11 @@ def update_campaign(tenant, campaign_id, *, changes, expected_version=None):
     with transaction():
         campaign = get_campaign(tenant, campaign_id, for_update=True)
         _check_version(campaign, expected_version)
-        if campaign.status == COMPLETED:
+        if campaign.status == CampaignStatus.COMPLETED:
             raise Conflict("A completed campaign cannot be changed.",
                            code="campaign_completed", details={"status": campaign.status})
-        if "sequence" in changes and campaign.status not in (DRAFT, PAUSED):
+        if "sequence" in changes and campaign.status not in (CampaignStatus.DRAFT,
+                                                             CampaignStatus.PAUSED):
             raise Conflict(
                 "The sequence can only change while the campaign is a draft or paused; "
                 "pause it first.", code="campaign_active",
@@ -243,42 +230,10 @@ def delete_campaign(tenant, campaign_id, *, expected_version=None):
 
 def _check_deletable(campaign, expected_version):
     _check_version(campaign, expected_version)
-    if campaign.status == ACTIVE:
+    if campaign.status == CampaignStatus.ACTIVE:
         raise Conflict("An active campaign cannot be deleted; pause it first.",
                        code="campaign_active",
                        details={"status": campaign.status, "allowed_actions": ["pause"]})
-
-
-def start_blockers(campaign):
-    """What stops ``start`` besides the status: (code, sentence) pairs."""
-    blockers = []
-    if not campaign.sequence:
-        blockers.append(("sequence_empty", "Add at least one email step to the sequence."))
-    if not Lead.select().where(Lead.campaign == campaign.id).exists():
-        blockers.append(("no_leads", "Add at least one lead."))
-    if not (campaign.settings or {}).get("from_email"):
-        blockers.append(("from_email_missing", "Set settings.from_email (the sender)."))
-    return blockers
-
-
-def action_states(campaign):
-    """For each action: None when it would move the campaign, else (code, reason)."""
-    states = {}
-    for action, (sources, target) in TRANSITIONS.items():
-        if campaign.status in sources:
-            blockers = start_blockers(campaign) if action == "start" else []
-            states[action] = (("start_blocked", " ".join(b[1] for b in blockers))
-                              if blockers else None)
-        elif campaign.status == target:
-            states[action] = ("no_op", f"The campaign is already {target}; "
-                              f"repeating '{action}' changes nothing.")
-        else:
-            states[action] = ("invalid_transition", _REFUSALS[(action, campaign.status)])
-    return states
-
-
-def allowed_actions(campaign):
-    return [a for a, state in action_states(campaign).items() if state is None]
 
 
 def apply_action(tenant, campaign_id, *, action, api_key=None, expected_version=None):
@@ -290,14 +245,14 @@ def apply_action(tenant, campaign_id, *, action, api_key=None, expected_version=
     sources, target = TRANSITIONS[action]
     with transaction():
         if action == "start":
-            # The leads a start schedules (outcomes.schedule_pending) before the
+            # The leads a start schedules (lifecycle.schedule_pending) before the
             # campaign, the order in which an unsubscribe (through another campaign's
             # link) ends such a lead and then counts it on this campaign. A start of a
             # campaign already active finds none: its pending leads are scheduled.
             ours = Campaign.select(Campaign.id).where(
                 (Campaign.id == campaign_id) & (Campaign.tenant == tenant))
             lock_rows(Lead.select(Lead.id).where(
-                (Lead.campaign == ours) & (Lead.status == PENDING)
+                (Lead.campaign == ours) & (Lead.status == LeadStatus.PENDING)
                 & Lead.next_send_at.is_null()))
         campaign = get_campaign(tenant, campaign_id, for_update=True)
         _check_version(campaign, expected_version)
@@ -306,7 +261,7 @@ def apply_action(tenant, campaign_id, *, action, api_key=None, expected_version=
         if campaign.status not in sources:
             raise Conflict(
                 f"Cannot {action} a campaign that is {campaign.status}. "
-                + _REFUSALS[(action, campaign.status)],
+                + REFUSALS[(action, campaign.status)],
                 code="invalid_transition",
                 details={"status": campaign.status, "action": action,
                          "allowed_actions": allowed_actions(campaign)})
@@ -319,18 +274,8 @@ def apply_action(tenant, campaign_id, *, action, api_key=None, expected_version=
                     details={"status": campaign.status,
                              "missing": [b[0] for b in blockers]})
         now = clock.now()
-        from_status = campaign.status
-        campaign.status = target
-        campaign.version += 1
-        campaign.updated_at = now
-        if action == "start":
-            campaign.launched_at = now
-        campaign.save()
-        if action == "start":
-            outcomes.schedule_pending(campaign, now)
-        CampaignEvent.create(campaign=campaign, action=action, from_status=from_status,
-                             to_status=target, api_key=api_key, created_at=now)
-        if action == "resume" and outcomes.maybe_complete(campaign.id, now):
+        lifecycle.transition(campaign, action, now=now, api_key=api_key)
+        if action == "resume" and lifecycle.maybe_complete(campaign.id, now):
             # Every lead ended while it was paused: there is nothing left to send.
             campaign = get_campaign(tenant, campaign_id)
     return campaign, True

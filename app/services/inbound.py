@@ -10,7 +10,7 @@ from email.parser import BytesParser
 
 from app.database import transaction
 from app.models import Campaign, Lead, Message
-from app.sending import outcomes
+from app.services import outcomes
 
 MSGID = re.compile(r"<[^<>\s]+@[^<>\s]+>")
 OUR_MSGID = re.compile(r"<msg_[0-9a-z]{26}@[^<>\s]+>")

@@ -2,7 +2,8 @@
 from app.database import transaction
 from app.errors import NotFound
 from app.models import Lead, Message, Workspace
-from app.sending import outcomes, tokens
+from app.sending import tokens
+from app.services import outcomes
 
 
 def _gone():

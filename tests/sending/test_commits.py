@@ -9,7 +9,7 @@ import pytest
 
 from app import database
 from app.models import Campaign, Lead
-from app.sending import outcomes
+from app.services import outcomes
 from tests.sending.conftest import campaign
 
 ONE_STEP = [{"subject": "Hello {{firstName}}", "body": "Hi"}]

@@ -14,7 +14,7 @@ import pytest
 
 from app import database
 from app.models import Lead, Message
-from app.sending import outcomes
+from app.services import outcomes
 from tests.conftest import ON_POSTGRES
 from tests.sending.conftest import campaign
 

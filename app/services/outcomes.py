@@ -5,25 +5,13 @@ Counters on the campaign move in the same transaction as the lead, and only when
 lead's own marker flips (``opened_at`` from NULL, say), so stats count leads, not events.
 Callers hold a transaction.
 """
-from peewee import fn
-
 from app import clock
-from app.database import lock_rows
-from app.models import (
-    ACTIVE,
-    BOUNCED,
-    COMPLETED,
-    LEAD_COMPLETED,
-    OPEN_LEAD_STATUSES,
-    PENDING,
-    REPLIED,
-    UNSUBSCRIBED,
-    Campaign,
-    CampaignEvent,
-    Lead,
-    Suppression,
-)
-from app.sending.schedule import step_delay
+from app.lifecycle import OPEN_LEAD_STATUSES, LeadStatus, maybe_complete, schedule_pending
+from app.models import Campaign, Lead, Suppression
+
+__all__ = ["bump", "finish", "maybe_complete", "record_bounce", "record_click", "record_open",
+           "record_reply", "record_unsubscribe", "schedule_pending", "suppress",
+           "unsubscribe_address"]
 
 
 def bump(campaign_id, counter, by=1):
@@ -49,42 +37,6 @@ def finish(lead, status, now, *, error=None, from_statuses=OPEN_LEAD_STATUSES):
     return bool(moved)
 
 
-def maybe_complete(campaign_id, now=None, *, unless_open=None):
-    """An active campaign whose every lead has ended becomes completed (with an event).
-
-    The check runs under the campaign's row lock, taken first: two transactions ending
-    the last two open leads would otherwise each see the other's lead still open,
-    uncommitted, and neither would complete the campaign. With the lock the second
-    check starts after the first commit, as a new statement, and sees its end. SQLite
-    serialises writers anyway.
-
-    ``unless_open``: a lead of the campaign that is probably still open. When it is, the
-    campaign is not complete, and the check stops at that one row instead of looking
-    through the campaign's leads. Its answer is the same either way; a lead of another
-    campaign is no evidence and is not taken as such.
-    """
-    now = now or clock.now()
-    lock_rows(Campaign.select(Campaign.id).where(Campaign.id == campaign_id))
-    open_leads = Lead.select().where((Lead.campaign == campaign_id)
-                                     & Lead.status.in_(OPEN_LEAD_STATUSES))
-    any_lead = Lead.select().where(Lead.campaign == campaign_id)
-    condition = ((Campaign.id == campaign_id) & (Campaign.status == ACTIVE)
-                 & fn.EXISTS(any_lead) & ~fn.EXISTS(open_leads))
-    if unless_open is not None:
-        # First, so the one-row probe decides before the campaign-wide ones run.
-        that_lead_open = Lead.select().where((Lead.id == unless_open)
-                                             & (Lead.campaign == campaign_id)
-                                             & Lead.status.in_(OPEN_LEAD_STATUSES))
-        condition = ~fn.EXISTS(that_lead_open) & condition
-    done = (Campaign.update(status=COMPLETED, completed_at=now, updated_at=now,
-                            version=Campaign.version + 1)
-            .where(condition).execute())
-    if done:
-        CampaignEvent.create(campaign=campaign_id, action="complete", from_status=ACTIVE,
-                             to_status=COMPLETED, created_at=now)
-    return bool(done)
-
-
 def record_open(lead, now=None):
     return _flip(lead, "opened_at", "opened_count", now or clock.now())
 
@@ -100,8 +52,8 @@ def record_reply(lead, *, stop, now=None):
     whose sequence had already ended (completed) is replied either way."""
     now = now or clock.now()
     first = _flip(lead, "replied_at", "replied_count", now)
-    sources = (*OPEN_LEAD_STATUSES, LEAD_COMPLETED) if stop else (LEAD_COMPLETED,)
-    if finish(lead, REPLIED, now, from_statuses=sources):
+    sources = (*OPEN_LEAD_STATUSES, LeadStatus.COMPLETED) if stop else (LeadStatus.COMPLETED,)
+    if finish(lead, LeadStatus.REPLIED, now, from_statuses=sources):
         maybe_complete(lead.campaign_id, now)
     return first
 
@@ -119,8 +71,8 @@ def record_bounce(lead, *, error=None, now=None):
     """
     now = now or clock.now()
     suppress(lead.workspace_id, lead.email, "bounced", now)
-    moved = finish(lead, BOUNCED, now, error=error,
-                   from_statuses=(*OPEN_LEAD_STATUSES, LEAD_COMPLETED))
+    moved = finish(lead, LeadStatus.BOUNCED, now, error=error,
+                   from_statuses=(*OPEN_LEAD_STATUSES, LeadStatus.COMPLETED))
     if moved:
         bump(lead.campaign_id, "bounced_count")
         maybe_complete(lead.campaign_id, now)
@@ -154,20 +106,12 @@ def unsubscribe_address(workspace_id, email, now=None, *, lead=None):
                      key=lambda target: target.campaign_id)
     moved_any = False
     for target in targets:
-        moved = (Lead.update(status=UNSUBSCRIBED, next_send_at=None, finished_at=now)
-                 .where((Lead.id == target.id) & (Lead.status != UNSUBSCRIBED)).execute())
+        moved = (Lead.update(status=LeadStatus.UNSUBSCRIBED, next_send_at=None,
+                             finished_at=now)
+                 .where((Lead.id == target.id) & (Lead.status != LeadStatus.UNSUBSCRIBED))
+                 .execute())
         if moved:
             moved_any = True
             bump(target.campaign_id, "unsubscribed_count")
             maybe_complete(target.campaign_id, now)
     return moved_any
-
-
-def schedule_pending(campaign, now):
-    """Make every lead that has not started due for step 1 (on start, and on adding leads)."""
-    if not campaign.sequence:
-        return 0
-    due = now + step_delay(campaign.sequence[0])
-    return (Lead.update(next_send_at=due)
-            .where((Lead.campaign == campaign.id) & (Lead.status == PENDING)
-                   & Lead.next_send_at.is_null()).execute())
