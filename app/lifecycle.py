@@ -12,7 +12,7 @@ from peewee import fn
 from app import clock
 from app.database import lock_rows
 from app.models import Campaign, CampaignEvent, Lead
-from app.sending.schedule import step_delay
+from app.sending.schedule import next_due, step_delay
 
 
 class CampaignStatus(enum.StrEnum):
@@ -133,6 +133,28 @@ def schedule_pending(campaign, now):
     return (Lead.update(next_send_at=due)
             .where((Lead.campaign == campaign.id) & (Lead.status == LeadStatus.PENDING)
                    & Lead.next_send_at.is_null()).execute())
+
+
+def advance_lead(lead_id, step, sequence, now, *, sent=False):
+    """The lead has had ``step`` (``sent``: mailed just now): the next step is due after
+    its delay, or the sequence is done and the lead completed. The step is recorded
+    whatever the lead's state; only an open lead moves on. True when the lead completed
+    (the caller then asks maybe_complete, once it holds what it takes before the
+    campaign's row)."""
+    due = next_due(sequence, step, now)
+    changes = {Lead.current_step: step, Lead.attempts: 0}
+    if sent:
+        changes[Lead.last_sent_at] = now
+    if due is not None:
+        moves = {Lead.next_send_at: due, Lead.status: LeadStatus.IN_PROGRESS}
+    else:
+        moves = {Lead.status: LeadStatus.COMPLETED, Lead.next_send_at: None,
+                 Lead.finished_at: now}
+    moved = (Lead.update({**changes, **moves})
+             .where((Lead.id == lead_id) & Lead.status.in_(OPEN_LEAD_STATUSES)).execute())
+    if not moved:
+        Lead.update(changes).where(Lead.id == lead_id).execute()
+    return bool(moved) and due is None
 
 
 def maybe_complete(campaign_id, now=None, *, unless_open=None):

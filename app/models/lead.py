@@ -59,7 +59,7 @@ class Message(BaseModel):
     status = CharField(max_length=20, default="claimed")  # app.lifecycle.MessageStatus
     message_id = CharField(max_length=255, unique=True)
     subject = TextField(null=True)
-    # Which dispatcher pass holds the row, and until when (see sending.dispatcher).
+    # Which dispatcher pass holds the row, and until when (see app.worker.claims).
     claim_token = CharField(max_length=40, null=True)
     claimed_until = DateTimeField(null=True)
     # The campaign's local calendar day at claim time: the daily limit counts these.

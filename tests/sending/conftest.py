@@ -14,8 +14,8 @@ from aiosmtpd.smtp import SMTP as SMTPProtocol
 from app import clock, database
 from app.models import CampaignEvent
 from app.sending.compose import Composer
-from app.sending.dispatcher import Dispatcher
 from app.sending.mailers import SMTPMailer
+from app.worker import Dispatcher
 from tests.conftest import BASE, SENDER
 
 ALWAYS = {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],

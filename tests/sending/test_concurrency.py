@@ -32,9 +32,9 @@ from app.database import connection
 from app.lifecycle import CampaignStatus, LeadStatus, MessageStatus
 from app.models import Campaign, Lead, Message
 from app.sending.compose import Composer
-from app.sending.dispatcher import BACKOFF_MINUTES, Dispatcher
 from app.sending.mailers import SMTPMailer
 from app.sending.schedule import local_day
+from app.worker import BACKOFF_MINUTES, Dispatcher
 from tests.conftest import ON_POSTGRES
 from tests.sending.conftest import Inbox, free_port
 from tests.sending.procs import Dispatchers, dispatcher_env, wait_until

@@ -7,8 +7,8 @@ import pytest
 from app import database
 from app.models import Campaign, Message
 from app.sending.compose import Composer
-from app.sending.dispatcher import Dispatcher
 from app.sending.mailers import SMTPMailer
+from app.worker import Dispatcher
 from tests.sending.conftest import (
     MONDAY_10,
     Inbox,
