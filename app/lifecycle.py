@@ -55,19 +55,15 @@ TRANSITIONS = {
 ACTIONS = tuple(TRANSITIONS)
 
 # Why an action is refused in a status where it neither moves nor is a no-op.
+_DRAFT, _PAUSED, _COMPLETED = (CampaignStatus.DRAFT, CampaignStatus.PAUSED,
+                               CampaignStatus.COMPLETED)
 REFUSALS = {
-    ("start", CampaignStatus.PAUSED):
-        "The campaign was started already and is paused; use 'resume'.",
-    ("start", CampaignStatus.COMPLETED):
-        "The campaign is completed; it cannot be started again.",
-    ("pause", CampaignStatus.DRAFT):
-        "The campaign has not been started; there is nothing to pause.",
-    ("pause", CampaignStatus.COMPLETED):
-        "The campaign is completed; there is nothing to pause.",
-    ("resume", CampaignStatus.DRAFT):
-        "The campaign has never been started; use 'start'.",
-    ("resume", CampaignStatus.COMPLETED):
-        "The campaign is completed; it cannot be resumed.",
+    ("start", _PAUSED): "The campaign was started already and is paused; use 'resume'.",
+    ("start", _COMPLETED): "The campaign is completed; it cannot be started again.",
+    ("pause", _DRAFT): "The campaign has not been started; there is nothing to pause.",
+    ("pause", _COMPLETED): "The campaign is completed; there is nothing to pause.",
+    ("resume", _DRAFT): "The campaign has never been started; use 'start'.",
+    ("resume", _COMPLETED): "The campaign is completed; it cannot be resumed.",
 }
 
 
