@@ -184,7 +184,7 @@ def dispatcher_run(once, interval):
 
     from flask import current_app
 
-    from app.sending.dispatcher import Dispatcher
+    from app.worker import Dispatcher
     dispatcher = Dispatcher.from_config(current_app.config)
     if once:
         summary = dispatcher.run_once()

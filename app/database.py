@@ -5,11 +5,10 @@ are opened per request and per dispatcher batch; ``autoconnect=False`` makes a f
 connection fail loudly instead of silently opening one.
 """
 import os
-import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from peewee import DatabaseProxy, PostgresqlDatabase, SqliteDatabase, Value, __exception_wrapper__
+from peewee import DatabaseProxy, PostgresqlDatabase, SqliteDatabase
 from playhouse.db_url import connect as connect_url
 from playhouse.db_url import parse as parse_url
 from playhouse.pool import PooledPostgresqlDatabase
@@ -23,42 +22,6 @@ SQLITE_PRAGMAS = {
     "synchronous": "normal",
     "cache_size": -16000,
 }
-
-
-class RestedPool(PooledPostgresqlDatabase):
-    """peewee's Postgres pool, pinging a connection only when it has rested.
-
-    peewee checks every connection it hands out with a ``SELECT 1`` round trip, a fifth
-    of a list request. As HikariCP does (its alive-bypass window), a connection given
-    back less than half a second ago is handed out on its local transaction status
-    alone; one that rested longer is pinged first. A connection that died within that
-    half second fails its first statement instead: the request is a 503 with
-    Retry-After and the connection is dropped (app.api.core.Api.handle_database_down).
-    """
-
-    ALIVE_BYPASS_SECONDS = 0.5
-
-    def __init__(self, *args, **kwargs):
-        self._returned = {}
-        super().__init__(*args, **kwargs)
-
-    def _close(self, conn, close_conn=False):
-        key = self.conn_key(conn)
-        self._returned.pop(key, None)
-        checked_in = not close_conn and key in self._in_use
-        super()._close(conn, close_conn)
-        # Only a connection that went back to the pool is remembered: one closed on the
-        # way (stale, not reusable, closed by hand) would never be asked about again.
-        if checked_in and not conn.closed:
-            self._returned[key] = time.monotonic()
-
-    def _is_closed(self, conn):
-        returned = self._returned.pop(self.conn_key(conn), None)
-        if (returned is not None and not conn.closed
-                and time.monotonic() - returned < self.ALIVE_BYPASS_SECONDS
-                and self._adapter.txn_status(conn) == self._adapter.txn_idle):
-            return False
-        return super()._is_closed(conn)
 
 
 def make_database(url):
@@ -87,7 +50,8 @@ def make_database(url):
         url = urlunsplit((scheme, parts.netloc, parts.path, urlencode(query), ""))
         settings = parse_url(url)
         if settings.get("database"):
-            return RestedPool(**settings, prefer_psycopg3=True, autoconnect=False)
+            return PooledPostgresqlDatabase(**settings, prefer_psycopg3=True,
+                                            autoconnect=False)
     return connect_url(url, autoconnect=False)
 
 
@@ -137,13 +101,14 @@ def discard_connection():
     """Drop the current connection for good (it may be broken), never back to the pool."""
     if db.obj is None or db.is_closed():
         return
-    try:
-        if hasattr(db.obj, "manual_close"):
-            db.manual_close()
+    # peewee forgets the connection even when closing the driver's side fails (close()
+    # resets its state in a ``finally``; the pool's manual_close logs and drops a
+    # connection that will not close), so a broken one needs nothing more.
+    with suppress(Exception):
+        if isinstance(db.obj, PooledPostgresqlDatabase):
+            db.obj.manual_close()
         else:
             db.close()
-    except Exception:  # already broken: forgetting it is all that is left to do
-        db.obj._state.reset()
 
 
 def init_app(app, *, skip=lambda: False):
@@ -168,73 +133,3 @@ def init_app(app, *, skip=lambda: False):
 
     app.before_request(_open)
     app.teardown_request(_close)
-
-
-_compiled = {}
-
-
-def compiled(name, build):
-    """(sql, params) of a hot-path query, built by peewee once per database and variant.
-
-    Generating SQL costs peewee more than SQLite spends running a short indexed query,
-    so the few queries every request makes keep their text; ``build()`` makes the
-    query with sample values, and callers pass their own values in the same order.
-    """
-    return _built(name, build)[0]
-
-
-def _built(name, build):
-    key = (name, id(db.obj))
-    hit = _compiled.get(key)
-    if hit is None:
-        hit = _compiled[key] = build().sql()
-    return hit
-
-
-def run(sql, params):
-    return db.execute_sql(sql, params).fetchall()
-
-
-_SLOT = "\x00slot:"
-_orders = {}
-
-
-def slot(name):
-    """A named parameter of a ``statement`` (peewee applies no conversion to it)."""
-    return Value(_SLOT + name, converter=False)
-
-
-def bound(name, build, **values):
-    """(sql, params) of a hot-path statement whose SQL peewee builds once per database.
-
-    ``build()`` makes the query with ``slot(name)`` where each call's values go; every
-    other parameter is a constant of the query.
-    """
-    sql, params = _built(name, build)
-    key = (name, id(db.obj))
-    order = _orders.get(key)
-    if order is None:
-        order = _orders[key] = [
-            (True, p[len(_SLOT):]) if isinstance(p, str) and p.startswith(_SLOT) else (False, p)
-            for p in params]
-    return sql, [values[p] if named else p for named, p in order]
-
-
-def statement(name, build, **values):
-    """Run a hot-path statement (see ``bound``). Returns the cursor."""
-    return db.execute_sql(*bound(name, build, **values))
-
-
-def run_together(*statements):
-    """Postgres: run (sql, params) statements in one round trip and one transaction;
-    returns each one's (rows, rowcount), rows None for a statement that returns none.
-
-    They go in a pipeline (psycopg's pipeline mode) with a single Sync, so outside a
-    transaction they commit or fail together, each still a prepared statement. Under
-    READ COMMITTED each statement takes a new snapshot: it sees what committed while
-    an earlier one waited for a lock.
-    """
-    with __exception_wrapper__, db.connection().pipeline():
-        cursors = [db.execute_sql(sql, params) for sql, params in statements]
-    return [(cursor.fetchall() if cursor.description else None, cursor.rowcount)
-            for cursor in cursors]

@@ -13,20 +13,8 @@ from playhouse.migrations import Runner
 
 from app import clock, database
 from app.config import ROOT
-from app.models import (
-    ACTIVE,
-    COMPLETED,
-    LEAD_COMPLETED,
-    SENT,
-    STATUSES,
-    Campaign,
-    Lead,
-    Message,
-    Tenant,
-    Workspace,
-    default_settings,
-    new_id,
-)
+from app.lifecycle import CampaignStatus, LeadStatus, MessageStatus
+from app.models import Campaign, Lead, Message, Tenant, Workspace, default_settings, new_id
 from app.services import tenants
 
 BIG = "bench-big"
@@ -62,7 +50,7 @@ def seed_campaigns(url, scale, sidecar: Path):
             workspace = big if i % 2 == 0 else workspaces[1 + rng.randrange(99)]
             sent = rng.randrange(0, 500)
             rows.append((new_id("cmp"), tenant.id, workspace.id, f"Campaign {i}",
-                         "lead_gen", STATUSES[i % 4], sequence, settings, 1, sent,
+                         "lead_gen", tuple(CampaignStatus)[i % 4], sequence, settings, 1, sent,
                          sent // 3, sent // 10, sent // 20, sent // 50, sent // 100,
                          base, base))
             if len(rows) >= CHUNK:
@@ -123,7 +111,7 @@ def seed_leads(url, leads, *, campaigns=10, from_email="bench@bench.test", limit
         for n in range(campaigns):
             own = {**settings, "daily_limit": limited} if n == 0 and limited else settings
             campaign = Campaign.create(tenant=tenant, workspace=workspace, name="Dispatch bench",
-                                       status=ACTIVE, sequence=[STEP], settings=own,
+                                       status=CampaignStatus.ACTIVE, sequence=[STEP], settings=own,
                                        launched_at=now)
             ids.append(campaign.id)
         rows = []
@@ -153,7 +141,7 @@ def _seed_history(db, workspace, tenant, settings, count):
         return
     then = clock.now() - dt.timedelta(days=7)
     earlier = Campaign.create(tenant=tenant, workspace=workspace, name=EARLIER,
-                              status=COMPLETED, sequence=[STEP], settings=settings,
+                              status=CampaignStatus.COMPLETED, sequence=[STEP], settings=settings,
                               sent_count=count, launched_at=then, completed_at=then)
     day = then.date().isoformat()
     for start in range(0, count, CHUNK):
@@ -162,10 +150,10 @@ def _seed_history(db, workspace, tenant, settings, count):
             lead_id, message_pk = new_id("lead"), new_id("msg")
             leads.append({"id": lead_id, "campaign": earlier.id, "workspace": workspace.id,
                           "email": f"earlier{i}@example.com", "first_name": f"Earlier{i}",
-                          "custom_fields": {}, "status": LEAD_COMPLETED, "current_step": 1,
+                          "custom_fields": {}, "status": LeadStatus.COMPLETED, "current_step": 1,
                           "last_sent_at": then, "finished_at": then, "created_at": then})
             messages.append({"id": message_pk, "lead": lead_id, "campaign": earlier.id,
-                             "step": 1, "status": SENT, "message_id": f"<{message_pk}@bench>",
+                             "step": 1, "status": MessageStatus.SENT, "message_id": f"<{message_pk}@bench>",
                              "subject": "Hello", "local_day": day, "sent_at": then})
         with db.atomic():
             Lead.insert_many(leads).as_rowcount().execute()

@@ -270,7 +270,7 @@ def test_a_running_dispatcher_purges_expired_idempotency_records(app):
     """Between passes, without a cron job: `dispatcher run` gives run_forever the purge."""
     from app.cli import dispatcher_chores
     from app.models import IdempotencyRecord
-    from app.sending.dispatcher import Dispatcher
+    from app.worker import Dispatcher
     old_and_fresh_idempotency_records()
     dispatcher = Dispatcher.from_config({**app.config, "MAIL_BACKEND": "file"})
     ran = []

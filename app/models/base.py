@@ -29,12 +29,3 @@ class BaseModel(Model):
         database = db
         legacy_table_names = False
 
-
-def from_row(model, values):
-    """A model instance from a row in ``model._meta.sorted_fields`` order, converted
-    the way peewee converts its own results."""
-    fields = model._meta.sorted_fields
-    instance = model(__no_default__=True)  # no defaults: no ids minted for a read
-    instance.__data__ = {f.name: (None if v is None else f.python_value(v))
-                         for f, v in zip(fields, values, strict=True)}
-    return instance

@@ -4,12 +4,6 @@ from app.models.base import BaseModel, JSONField, new_id
 from app.models.campaign import Campaign
 from app.models.tenancy import Workspace
 
-PENDING, IN_PROGRESS = "pending", "in_progress"
-LEAD_COMPLETED, REPLIED, BOUNCED, UNSUBSCRIBED, FAILED = (
-    "completed", "replied", "bounced", "unsubscribed", "failed")
-LEAD_STATUSES = (PENDING, IN_PROGRESS, LEAD_COMPLETED, REPLIED, BOUNCED, UNSUBSCRIBED, FAILED)
-OPEN_LEAD_STATUSES = (PENDING, IN_PROGRESS)
-
 
 class Lead(BaseModel):
     id = CharField(primary_key=True, default=lambda: new_id("lead"))
@@ -20,7 +14,7 @@ class Lead(BaseModel):
     last_name = CharField(max_length=200, null=True)
     company = CharField(max_length=200, null=True)
     custom_fields = JSONField(default=dict)
-    status = CharField(max_length=20, default=PENDING)
+    status = CharField(max_length=20, default="pending")  # app.lifecycle.LeadStatus
     # The last step mailed (0: none yet); the next one is current_step + 1.
     current_step = IntegerField(default=0)
     # When the next step is due; NULL while a dispatcher holds it or nothing is due.
@@ -53,10 +47,6 @@ class Lead(BaseModel):
                 "email": self.email, "company": self.company or ""}
 
 
-CLAIMED, SENDING, SENT, UNCONFIRMED, MESSAGE_BOUNCED, MESSAGE_FAILED = (
-    "claimed", "sending", "sent", "unconfirmed", "bounced", "failed")
-# Rows in these states count against the campaign's daily limit.
-COUNTED_MESSAGE_STATUSES = (CLAIMED, SENDING, SENT, UNCONFIRMED, MESSAGE_BOUNCED, MESSAGE_FAILED)
 
 
 class Message(BaseModel):
@@ -66,10 +56,10 @@ class Message(BaseModel):
     lead = ForeignKeyField(Lead, backref="messages", on_delete="CASCADE", index=False)
     campaign = ForeignKeyField(Campaign, on_delete="CASCADE", index=False)
     step = IntegerField()
-    status = CharField(max_length=20, default=CLAIMED)
+    status = CharField(max_length=20, default="claimed")  # app.lifecycle.MessageStatus
     message_id = CharField(max_length=255, unique=True)
     subject = TextField(null=True)
-    # Which dispatcher pass holds the row, and until when (see sending.dispatcher).
+    # Which dispatcher pass holds the row, and until when (see app.worker.claims).
     claim_token = CharField(max_length=40, null=True)
     claimed_until = DateTimeField(null=True)
     # The campaign's local calendar day at claim time: the daily limit counts these.

@@ -3,7 +3,6 @@ import secrets
 
 from peewee import CharField, DateTimeField, ForeignKeyField
 
-from app.database import compiled, run
 from app.models.base import BaseModel, new_id
 
 KEY_PREFIX = "sk_live_"
@@ -47,13 +46,5 @@ class ApiKey(BaseModel):
     def active_by_digest(cls, digest):
         """The live key whose ``hash_key`` is ``digest``, with its tenant, or None (one
         query, every request)."""
-        sql = compiled("api_key.active_by_digest", lambda: (
-            cls.select(cls.id, cls.tenant, cls.key_hash, Tenant.name).join(Tenant)
-            .where((cls.key_hash == "") & cls.revoked_at.is_null())))
-        rows = run(sql, [digest])
-        if not rows:
-            return None
-        key_id, tenant_id, key_hash, tenant_name = rows[0]
-        key = cls(__no_default__=True, id=key_id, key_hash=key_hash)
-        key.tenant = Tenant(__no_default__=True, id=tenant_id, name=tenant_name)
-        return key
+        return (cls.select(cls.id, cls.key_hash, Tenant.id, Tenant.name).join(Tenant)
+                .where((cls.key_hash == digest) & cls.revoked_at.is_null()).first())

@@ -1,44 +1,29 @@
-"""Campaign use cases: list, create, read, update, delete and the /send state machine."""
+"""Campaign use cases: list, create, read, update, delete and the /send actions (whose
+state machine is app.lifecycle's)."""
 import copy
 
 from peewee import JOIN, SQL, Tuple, fn
 
-from app import clock
-from app.database import compiled, lock_rows, locked, run, slot, statement, transaction
+from app import clock, lifecycle
+from app.database import lock_rows, locked, transaction
 from app.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
+from app.lifecycle import (  # noqa: F401 - the views' names for them
+    ACTIONS,
+    REFUSALS,
+    TRANSITIONS,
+    CampaignStatus,
+    LeadStatus,
+    action_states,
+    allowed_actions,
+    start_blockers,
+)
 from app.models import (
-    ACTIVE,
-    COMPLETED,
-    DRAFT,
-    PAUSED,
-    PENDING,
     Campaign,
     CampaignCount,
-    CampaignEvent,
     Lead,
     Message,
     Workspace,
-    from_row,
 )
-from app.sending import outcomes
-
-# action -> (statuses it moves from, status it moves to)
-TRANSITIONS = {
-    "start": ((DRAFT,), ACTIVE),
-    "pause": ((ACTIVE,), PAUSED),
-    "resume": ((PAUSED,), ACTIVE),
-}
-ACTIONS = tuple(TRANSITIONS)
-
-# Why an action is refused in a status where it neither moves nor is a no-op.
-_REFUSALS = {
-    ("start", PAUSED): "The campaign was started already and is paused; use 'resume'.",
-    ("start", COMPLETED): "The campaign is completed; it cannot be started again.",
-    ("pause", DRAFT): "The campaign has not been started; there is nothing to pause.",
-    ("pause", COMPLETED): "The campaign is completed; there is nothing to pause.",
-    ("resume", DRAFT): "The campaign has never been started; use 'start'.",
-    ("resume", COMPLETED): "The campaign is completed; it cannot be resumed.",
-}
 
 
 def _workspace(tenant, slug):
@@ -61,24 +46,10 @@ def _query(tenant, campaign_id):
 
 def get_campaign(tenant, campaign_id, *, for_update=False):
     """The tenant's campaign with its workspace, or NotFound (also for other tenants')."""
-    if for_update:
-        campaign = locked(_query(tenant, campaign_id)).first()
-    else:
-        # Every read of a campaign comes here: the SQL is built once (see compiled()).
-        sql = compiled("campaigns.get", lambda: _query("", ""))
-        rows = run(sql, [tenant.id, campaign_id])
-        campaign = _campaign_from_row(rows[0]) if rows else None
+    query = _query(tenant, campaign_id)
+    campaign = (locked(query) if for_update else query).first()
     if campaign is None:
         raise _not_found(campaign_id)
-    return campaign
-
-
-_CAMPAIGN_COLUMNS = len(Campaign._meta.sorted_fields)
-
-
-def _campaign_from_row(row):
-    campaign = from_row(Campaign, row[:_CAMPAIGN_COLUMNS])
-    campaign.workspace = from_row(Workspace, row[_CAMPAIGN_COLUMNS:])
     return campaign
 
 
@@ -103,21 +74,17 @@ class CampaignSummary:
 
 
 def _workspace_page_header(tenant_id, workspace, starting_after):
-    """The workspace, its per-status counts and the cursor's created_at (see below)."""
-    if starting_after:
-        sql = compiled("campaigns.list.header.cursor", lambda: (
-            Workspace.select(Workspace.id, CampaignCount.status, CampaignCount.n,
-                             Campaign.select(Campaign.created_at).where(
-                                 (Campaign.id == "") & (Campaign.workspace == Workspace.id)))
-            .join(CampaignCount, JOIN.LEFT_OUTER,
-                  on=(CampaignCount.workspace_id == Workspace.id))
-            .where((Workspace.tenant == "") & (Workspace.slug == ""))))
-        return run(sql, [starting_after, tenant_id, workspace])
-    sql = compiled("campaigns.list.header", lambda: (
-        Workspace.select(Workspace.id, CampaignCount.status, CampaignCount.n, SQL("NULL"))
-        .join(CampaignCount, JOIN.LEFT_OUTER, on=(CampaignCount.workspace_id == Workspace.id))
-        .where((Workspace.tenant == "") & (Workspace.slug == ""))))
-    return run(sql, [tenant_id, workspace])
+    """(workspace id, status, n, cursor's created_at) rows: the workspace, its
+    per-status counts and the cursor's created_at (None without one, or when the
+    cursor is not a campaign of the workspace)."""
+    cursor_at = (Campaign.select(Campaign.created_at).where(
+        (Campaign.id == starting_after) & (Campaign.workspace == Workspace.id))
+        if starting_after else SQL("NULL"))
+    return list(Workspace.select(Workspace.id, CampaignCount.status, CampaignCount.n, cursor_at)
+                .join(CampaignCount, JOIN.LEFT_OUTER,
+                      on=(CampaignCount.workspace_id == Workspace.id))
+                .where((Workspace.tenant == tenant_id) & (Workspace.slug == workspace))
+                .tuples())
 
 
 def _page(tenant_id, workspace, status, starting_after, limit, offset):
@@ -129,35 +96,29 @@ def _page(tenant_id, workspace, status, starting_after, limit, offset):
     instead of skipping rows.
 
     A page with no offset (the first, and every page by cursor) carries its limit in
-    the SQL text, a statement per limit: Postgres plans a prepared statement whose
-    LIMIT or OFFSET is a parameter again on every run (its plan for any value assumes
-    a tenth of the rows), which was half of the query's time at 1M campaigns.
+    the SQL text: Postgres plans a prepared statement whose LIMIT or OFFSET is a
+    parameter again on every run (its plan for any value assumes a tenth of the rows),
+    which was half of the query's time at 1M campaigns.
     """
-    def build():
-        workspace_id = Workspace.select(Workspace.id).where(
-            (Workspace.tenant == slot("tenant")) & (Workspace.slug == slot("workspace")))
-        total = CampaignCount.select(fn.COALESCE(fn.SUM(CampaignCount.n), 0)).where(
-            CampaignCount.workspace_id == workspace_id)
-        if status:
-            total = total.where(CampaignCount.status == slot("status"))
-        query = Campaign.select(*SUMMARY_COLUMNS, total).where(Campaign.workspace == workspace_id)
-        if status:
-            query = query.where(Campaign.status == slot("status"))
-        if starting_after:
-            # A row-value comparison both databases turn into an index seek (an OR of
-            # the two cases would scan).
-            cursor_at = Campaign.select(Campaign.created_at).where(
-                (Campaign.id == slot("cursor")) & (Campaign.workspace == workspace_id))
-            query = query.where(Tuple(Campaign.created_at, Campaign.id)
-                                < Tuple(cursor_at, slot("cursor")))
-        query = query.order_by(Campaign.created_at.desc(), Campaign.id.desc())
-        if offset:
-            return query.limit(slot("limit")).offset(slot("offset"))
-        return query.limit(SQL(str(int(limit))))
-    variant = "offset" if offset else f"limit{int(limit)}"
-    return statement(f"campaigns.list.page.{bool(status)}.{bool(starting_after)}.{variant}",
-                     build, tenant=tenant_id, workspace=workspace, status=status,
-                     cursor=starting_after, limit=limit, offset=offset).fetchall()
+    workspace_id = Workspace.select(Workspace.id).where(
+        (Workspace.tenant == tenant_id) & (Workspace.slug == workspace))
+    total = CampaignCount.select(fn.COALESCE(fn.SUM(CampaignCount.n), 0)).where(
+        CampaignCount.workspace_id == workspace_id)
+    query = Campaign.select(*SUMMARY_COLUMNS).where(Campaign.workspace == workspace_id)
+    if status:
+        total = total.where(CampaignCount.status == status)
+        query = query.where(Campaign.status == status)
+    if starting_after:
+        # A row-value comparison both databases turn into an index seek (an OR of
+        # the two cases would scan).
+        cursor_at = Campaign.select(Campaign.created_at).where(
+            (Campaign.id == starting_after) & (Campaign.workspace == workspace_id))
+        query = query.where(Tuple(Campaign.created_at, Campaign.id)
+                            < Tuple(cursor_at, starting_after))
+    query = (query.select_extend(total)
+             .order_by(Campaign.created_at.desc(), Campaign.id.desc()))
+    limited = query.limit(limit).offset(offset) if offset else query.limit(SQL(str(int(limit))))
+    return list(limited.tuples())
 
 
 def list_campaigns(tenant, *, workspace, status=None, limit=20, offset=0, starting_after=None):
@@ -216,10 +177,11 @@ def update_campaign(tenant, campaign_id, *, changes, expected_version=None):
     with transaction():
         campaign = get_campaign(tenant, campaign_id, for_update=True)
         _check_version(campaign, expected_version)
-        if campaign.status == COMPLETED:
+        if campaign.status == CampaignStatus.COMPLETED:
             raise Conflict("A completed campaign cannot be changed.",
                            code="campaign_completed", details={"status": campaign.status})
-        if "sequence" in changes and campaign.status not in (DRAFT, PAUSED):
+        if "sequence" in changes and campaign.status not in (CampaignStatus.DRAFT,
+                                                             CampaignStatus.PAUSED):
             raise Conflict(
                 "The sequence can only change while the campaign is a draft or paused; "
                 "pause it first.", code="campaign_active",
@@ -268,42 +230,10 @@ def delete_campaign(tenant, campaign_id, *, expected_version=None):
 
 def _check_deletable(campaign, expected_version):
     _check_version(campaign, expected_version)
-    if campaign.status == ACTIVE:
+    if campaign.status == CampaignStatus.ACTIVE:
         raise Conflict("An active campaign cannot be deleted; pause it first.",
                        code="campaign_active",
                        details={"status": campaign.status, "allowed_actions": ["pause"]})
-
-
-def start_blockers(campaign):
-    """What stops ``start`` besides the status: (code, sentence) pairs."""
-    blockers = []
-    if not campaign.sequence:
-        blockers.append(("sequence_empty", "Add at least one email step to the sequence."))
-    if not Lead.select().where(Lead.campaign == campaign.id).exists():
-        blockers.append(("no_leads", "Add at least one lead."))
-    if not (campaign.settings or {}).get("from_email"):
-        blockers.append(("from_email_missing", "Set settings.from_email (the sender)."))
-    return blockers
-
-
-def action_states(campaign):
-    """For each action: None when it would move the campaign, else (code, reason)."""
-    states = {}
-    for action, (sources, target) in TRANSITIONS.items():
-        if campaign.status in sources:
-            blockers = start_blockers(campaign) if action == "start" else []
-            states[action] = (("start_blocked", " ".join(b[1] for b in blockers))
-                              if blockers else None)
-        elif campaign.status == target:
-            states[action] = ("no_op", f"The campaign is already {target}; "
-                              f"repeating '{action}' changes nothing.")
-        else:
-            states[action] = ("invalid_transition", _REFUSALS[(action, campaign.status)])
-    return states
-
-
-def allowed_actions(campaign):
-    return [a for a, state in action_states(campaign).items() if state is None]
 
 
 def apply_action(tenant, campaign_id, *, action, api_key=None, expected_version=None):
@@ -315,14 +245,14 @@ def apply_action(tenant, campaign_id, *, action, api_key=None, expected_version=
     sources, target = TRANSITIONS[action]
     with transaction():
         if action == "start":
-            # The leads a start schedules (outcomes.schedule_pending) before the
+            # The leads a start schedules (lifecycle.schedule_pending) before the
             # campaign, the order in which an unsubscribe (through another campaign's
             # link) ends such a lead and then counts it on this campaign. A start of a
             # campaign already active finds none: its pending leads are scheduled.
             ours = Campaign.select(Campaign.id).where(
                 (Campaign.id == campaign_id) & (Campaign.tenant == tenant))
             lock_rows(Lead.select(Lead.id).where(
-                (Lead.campaign == ours) & (Lead.status == PENDING)
+                (Lead.campaign == ours) & (Lead.status == LeadStatus.PENDING)
                 & Lead.next_send_at.is_null()))
         campaign = get_campaign(tenant, campaign_id, for_update=True)
         _check_version(campaign, expected_version)
@@ -331,7 +261,7 @@ def apply_action(tenant, campaign_id, *, action, api_key=None, expected_version=
         if campaign.status not in sources:
             raise Conflict(
                 f"Cannot {action} a campaign that is {campaign.status}. "
-                + _REFUSALS[(action, campaign.status)],
+                + REFUSALS[(action, campaign.status)],
                 code="invalid_transition",
                 details={"status": campaign.status, "action": action,
                          "allowed_actions": allowed_actions(campaign)})
@@ -344,18 +274,8 @@ def apply_action(tenant, campaign_id, *, action, api_key=None, expected_version=
                     details={"status": campaign.status,
                              "missing": [b[0] for b in blockers]})
         now = clock.now()
-        from_status = campaign.status
-        campaign.status = target
-        campaign.version += 1
-        campaign.updated_at = now
-        if action == "start":
-            campaign.launched_at = now
-        campaign.save()
-        if action == "start":
-            outcomes.schedule_pending(campaign, now)
-        CampaignEvent.create(campaign=campaign, action=action, from_status=from_status,
-                             to_status=target, api_key=api_key, created_at=now)
-        if action == "resume" and outcomes.maybe_complete(campaign.id, now):
+        lifecycle.transition(campaign, action, now=now, api_key=api_key)
+        if action == "resume" and lifecycle.maybe_complete(campaign.id, now):
             # Every lead ended while it was paused: there is nothing left to send.
             campaign = get_campaign(tenant, campaign_id)
     return campaign, True

@@ -21,8 +21,9 @@ from email.parser import BytesParser
 from email.policy import EmailPolicy
 
 from app.database import transaction
-from app.models import SENDING, SENT, UNCONFIRMED, Campaign, Lead, Message
-from app.sending import outcomes
+from app.lifecycle import MessageStatus
+from app.models import Campaign, Lead, Message
+from app.services import outcomes
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ MAX_REPORT_BLOCKS = 100
 UNREADABLE = (MessageError, RecursionError, LookupError, ValueError, TypeError)
 # Statuses of a message that may have left: a reply or a bounce can only be to these
 # (a claimed row was never attempted; a failed or refused one never delivered).
-MAILED = (SENDING, SENT, UNCONFIRMED)
+MAILED = (MessageStatus.SENDING, MessageStatus.SENT, MessageStatus.UNCONFIRMED)
 STATUS_PERMANENT = re.compile(r"5\.\d{1,3}\.\d{1,3}")
 AUTO_SUBJECT = re.compile(
     r"^\s*(auto(matic)?[ -]?(reply|response|antwort)|out of (the )?office|"

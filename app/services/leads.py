@@ -2,9 +2,8 @@
 from app import clock
 from app.database import lock_rows, transaction
 from app.errors import Conflict, NotFound
-from app.models import COMPLETED, DRAFT, Lead, Message, Suppression
-from app.sending import outcomes
-from app.sending.schedule import step_delay
+from app.lifecycle import CampaignStatus, maybe_complete, schedule_pending
+from app.models import Lead, Message, Suppression
 from app.services.campaigns import get_campaign
 
 INSERT_CHUNK = 200
@@ -16,7 +15,7 @@ def add_leads(tenant, campaign_id, *, leads):
     now = clock.now()
     with transaction():
         campaign = get_campaign(tenant, campaign_id, for_update=True)
-        if campaign.status == COMPLETED:
+        if campaign.status == CampaignStatus.COMPLETED:
             raise Conflict("A completed campaign takes no more leads.",
                            code="campaign_completed", details={"status": campaign.status})
         emails = {lead["email"] for lead in leads}
@@ -28,9 +27,6 @@ def add_leads(tenant, campaign_id, *, leads):
             suppressed |= {e for (e,) in Suppression.select(Suppression.email).where(
                 (Suppression.workspace == campaign.workspace_id)
                 & Suppression.email.in_(chunk)).tuples()}
-        due = None
-        if campaign.status != DRAFT and campaign.sequence:
-            due = now + step_delay(campaign.sequence[0])
         rows, duplicates, skipped = [], 0, 0
         for lead in leads:
             email = lead["email"]
@@ -47,9 +43,12 @@ def add_leads(tenant, campaign_id, *, leads):
                          "last_name": lead.get("last_name"),
                          "company": lead.get("company"),
                          "custom_fields": lead.get("custom_fields") or {},
-                         "next_send_at": due, "created_at": now})
+                         "created_at": now})
         for chunk in _chunks(rows, INSERT_CHUNK):
             Lead.insert_many(chunk).execute()
+        if rows and campaign.status != CampaignStatus.DRAFT:
+            # As a start does: a started campaign's new leads are due for step 1.
+            schedule_pending(campaign, now)
     return {"added": len(rows), "duplicates": duplicates, "suppressed": skipped,
             "ids": [row["id"] for row in rows]}
 
@@ -85,5 +84,5 @@ def delete_lead(tenant, campaign_id, lead_id):
         if not deleted:
             raise NotFound(f"No lead '{lead_id}' in this campaign.", code="lead_not_found",
                            details={"id": lead_id})
-        outcomes.maybe_complete(campaign.id)
+        maybe_complete(campaign.id)
     return lead_id

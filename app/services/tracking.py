@@ -5,7 +5,7 @@ from app.database import transaction
 from app.errors import NotFound
 from app.mail import tokens
 from app.models import Campaign, Lead, Message, Workspace
-from app.sending import outcomes
+from app.services import outcomes
 
 
 def _gone():

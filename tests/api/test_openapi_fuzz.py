@@ -22,7 +22,8 @@ from schemathesis import checks
 
 from app import config, create_app, database
 from app.api.core import BEARER
-from app.models import ACTIVE, COMPLETED, DRAFT, PAUSED, ApiKey, Campaign, hash_key
+from app.lifecycle import CampaignStatus
+from app.models import ApiKey, Campaign, hash_key
 from app.models import campaign as campaign_model
 from tests import strategies  # also registers the message/rfc822 generator
 from tests.conftest import BASE
@@ -34,11 +35,11 @@ SECRET = "sk_live_openapi-contract-check-0000000000000000"
 INBOUND_SECRET = "inbound-openapi-contract-check"
 # Real campaigns of the key's tenant, by status ("ready": a draft that may start).
 CAMPAIGNS = {
-    DRAFT: "cmp_01jd3v0m4h8x3q2w9e7r6t5y40",
+    CampaignStatus.DRAFT: "cmp_01jd3v0m4h8x3q2w9e7r6t5y40",
     "ready": "cmp_01jd3v0m4h8x3q2w9e7r6t5y41",
-    ACTIVE: "cmp_01jd3v0m4h8x3q2w9e7r6t5y42",
-    PAUSED: "cmp_01jd3v0m4h8x3q2w9e7r6t5y43",
-    COMPLETED: "cmp_01jd3v0m4h8x3q2w9e7r6t5y44",
+    CampaignStatus.ACTIVE: "cmp_01jd3v0m4h8x3q2w9e7r6t5y42",
+    CampaignStatus.PAUSED: "cmp_01jd3v0m4h8x3q2w9e7r6t5y43",
+    CampaignStatus.COMPLETED: "cmp_01jd3v0m4h8x3q2w9e7r6t5y44",
 }
 # Another tenant's campaign: it must answer exactly like one that does not exist.
 FOREIGN = "cmp_01jd3v0m4h8x3q2w9e7r6t5y45"
@@ -129,21 +130,21 @@ def seeded(app, api, tenant, other_tenant, create_campaign, ready_campaign, monk
     with monkeypatch.context() as patch:
         patch.setattr(campaign_model, "new_id",
                       lambda prefix: next(fixed) if prefix == "cmp" else real_new_id(prefix))
-        made = {DRAFT: create_campaign(name="Seeded draft")}
-        for status in ("ready", ACTIVE, PAUSED, COMPLETED):
+        made = {CampaignStatus.DRAFT: create_campaign(name="Seeded draft")}
+        for status in ("ready", CampaignStatus.ACTIVE, CampaignStatus.PAUSED, CampaignStatus.COMPLETED):
             made[status] = ready_campaign(name=f"Seeded {status}")
         foreign = api.post(BASE, headers=other_tenant.headers,
                            json={"workspace_slug": other_tenant.slug, "name": "Not yours"})
     assert {status: c["id"] for status, c in made.items()} == CAMPAIGNS
     assert foreign.json["data"]["id"] == FOREIGN
-    for status, actions in ((ACTIVE, ["start"]), (PAUSED, ["start", "pause"]),
-                            (COMPLETED, ["start"])):
+    for status, actions in ((CampaignStatus.ACTIVE, ["start"]), (CampaignStatus.PAUSED, ["start", "pause"]),
+                            (CampaignStatus.COMPLETED, ["start"])):
         for action in actions:
             response = api.post(f"{BASE}/{CAMPAIGNS[status]}/send", json={"action": action})
             assert response.status_code == 200, response.json
     with database.connection():
         # No endpoint completes a campaign: the sender does, after the last step.
-        Campaign.update(status=COMPLETED).where(Campaign.id == CAMPAIGNS[COMPLETED]).execute()
+        Campaign.update(status=CampaignStatus.COMPLETED).where(Campaign.id == CAMPAIGNS[CampaignStatus.COMPLETED]).execute()
     return tenant
 
 

@@ -21,7 +21,8 @@ import schemathesis
 from hypothesis import strategies as st
 from schemathesis import checks
 
-from app.models import COMPLETED, Campaign
+from app.lifecycle import CampaignStatus
+from app.models import Campaign
 from tests import strategies  # also registers the message/rfc822 generator
 from tests.e2e.test_gunicorn import flask
 from tests.reliability.live import (
@@ -87,7 +88,7 @@ class Seeds:
         made["foreign"] = answer.json["data"]
         with direct_database(self.database_url):
             # No endpoint completes a campaign: the sender does, after the last step.
-            Campaign.update(status=COMPLETED).where(
+            Campaign.update(status=CampaignStatus.COMPLETED).where(
                 Campaign.id == made["completed"]["id"]).execute()
         self.ids = {state: campaign["id"] for state, campaign in made.items()}
         self.ids["missing"] = "cmp_01jd3v0m4h8x3q2w9e7r6t5y4z"

@@ -15,7 +15,7 @@ from app import clock, database
 from app.mail.compose import Composer
 from app.mail.mailers import SMTPMailer
 from app.models import CampaignEvent
-from app.sending.dispatcher import Dispatcher
+from app.worker import Dispatcher
 from tests.conftest import BASE, SENDER
 
 ALWAYS = {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],

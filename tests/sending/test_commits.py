@@ -1,8 +1,7 @@
 """What a sent mail costs the database: one commit, shared by its ``sent`` record and the
 next claim's ``claimed -> sending``; and the completion check that rides along.
 
-A commit is a transaction, a pipeline (Postgres), or a write outside either (the
-connection is in autocommit mode).
+A commit is a transaction, or a write outside one (the connection is in autocommit mode).
 """
 from contextlib import contextmanager
 
@@ -10,8 +9,7 @@ import pytest
 
 from app import database
 from app.models import Campaign, Lead
-from app.sending import outcomes
-from tests.conftest import ON_POSTGRES
+from app.services import outcomes
 from tests.sending.conftest import campaign
 
 ONE_STEP = [{"subject": "Hello {{firstName}}", "body": "Hi"}]
@@ -21,12 +19,11 @@ TWO_STEPS = [ONE_STEP[0], {"subject": "", "body": "Again", "delay": 1, "delay_un
 @contextmanager
 def counting_commits():
     db = database.db.obj
-    count = {"commits": 0, "piped": False}
+    count = {"commits": 0}
     execute_sql, commit = db.execute_sql, db.commit
 
     def counted_execute(sql, params=None):
-        if (not count["piped"] and not db.in_transaction()
-                and not sql.lstrip().upper().startswith("SELECT")):
+        if not db.in_transaction() and not sql.lstrip().upper().startswith("SELECT"):
             count["commits"] += 1
         return execute_sql(sql, params)
 
@@ -35,38 +32,10 @@ def counting_commits():
         return commit()
 
     db.execute_sql, db.commit = counted_execute, counted_commit
-    with counting_pipelines(count):
-        try:
-            yield count
-        finally:
-            del db.execute_sql, db.commit  # the class's own methods again
-
-
-@contextmanager
-def counting_pipelines(count):
-    """Postgres: a pipeline's statements share one implicit transaction, one commit."""
-    if not ON_POSTGRES:
-        yield
-        return
-    import psycopg
-
-    pipeline = psycopg.Connection.pipeline
-
-    @contextmanager
-    def counted_pipeline(self):
-        count["commits"] += 1
-        count["piped"] = True
-        try:
-            with pipeline(self) as piped:
-                yield piped
-        finally:
-            count["piped"] = False
-
-    psycopg.Connection.pipeline = counted_pipeline
     try:
-        yield
+        yield count
     finally:
-        psycopg.Connection.pipeline = pipeline
+        del db.execute_sql, db.commit  # the class's own methods again
 
 
 def commits_to_send(launch, dispatcher, *, leads, sequence):

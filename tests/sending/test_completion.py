@@ -7,8 +7,9 @@ import time
 import pytest
 
 from app import clock, database
-from app.models import FAILED, Lead
-from app.sending import outcomes
+from app.lifecycle import LeadStatus
+from app.models import Lead
+from app.services import outcomes
 from tests.conftest import ON_POSTGRES
 from tests.sending.conftest import BASE, MONDAY_10, act, campaign, events_of, iso, lead_of
 
@@ -119,7 +120,7 @@ def test_the_last_two_leads_ending_at_once_still_complete_the_campaign(api, laun
         try:
             with database.connection(), database.transaction():
                 now = clock.now()
-                assert outcomes.finish(lead, FAILED, now)
+                assert outcomes.finish(lead, LeadStatus.FAILED, now)
                 if before_check:
                     assert before_check.wait(5)
                 outcomes.maybe_complete(lead.campaign_id, now)
@@ -162,7 +163,7 @@ def test_a_send_ending_the_last_lead_while_another_ends_still_completes(api, lau
             with database.connection(), database.transaction():
                 other = Lead.get((Lead.campaign == campaign_id) & (Lead.email != recipient))
                 now = clock.now()
-                assert outcomes.finish(other, FAILED, now)
+                assert outcomes.finish(other, LeadStatus.FAILED, now)
                 # Sees the dispatcher's lead open: its mail is not recorded yet.
                 assert not outcomes.maybe_complete(campaign_id, now)
                 checked.set()

@@ -29,23 +29,12 @@ from aiosmtpd.smtp import SMTP as SMTPProtocol
 
 from app import clock
 from app.database import connection
+from app.lifecycle import CampaignStatus, LeadStatus, MessageStatus
 from app.mail.compose import Composer
 from app.mail.mailers import SMTPMailer
-from app.models import (
-    CLAIMED,
-    COMPLETED,
-    IN_PROGRESS,
-    LEAD_COMPLETED,
-    MESSAGE_FAILED,
-    SENDING,
-    SENT,
-    UNCONFIRMED,
-    Campaign,
-    Lead,
-    Message,
-)
-from app.sending.dispatcher import BACKOFF_MINUTES, Dispatcher
+from app.models import Campaign, Lead, Message
 from app.sending.schedule import local_day
+from app.worker import BACKOFF_MINUTES, Dispatcher
 from tests.conftest import ON_POSTGRES
 from tests.sending.conftest import Inbox, free_port
 from tests.sending.procs import Dispatchers, dispatcher_env, wait_until
@@ -251,7 +240,7 @@ def test_three_dispatchers_at_once_mail_each_lead_step_once_within_limits(
         for campaign_id, (domain, limit) in limits.items():
             rows = messages_of(campaign_id)
             # The database and the server agree on what went out, and all of it is sent.
-            assert {row.status for row in rows.values()} == {SENT}
+            assert {row.status for row in rows.values()} == {MessageStatus.SENT}
             assert set(rows) == {key for key in counts if key[0].endswith(f"@{domain}")}
             # No local day over the limit (the day as the campaign's zone saw each send).
             per_day = Counter(local_day(row.sent_at, zone) for row in rows.values())
@@ -264,10 +253,10 @@ def test_three_dispatchers_at_once_mail_each_lead_step_once_within_limits(
             # Nothing stranded: a lead is finished, or still due (held back by the limit).
             mailed = Counter(email for (email, _) in rows)
             for lead in Lead.select().where(Lead.campaign == campaign_id):
-                assert lead.status == LEAD_COMPLETED or lead.next_send_at is not None, lead.email
+                assert lead.status == LeadStatus.COMPLETED or lead.next_send_at is not None, lead.email
                 assert lead.current_step == mailed[lead.email], lead.email
             if limit >= per_campaign * len(SEQUENCE):
-                assert campaign.status == COMPLETED
+                assert campaign.status == CampaignStatus.COMPLETED
 
 
 # ---- killed mid-batch -----------------------------------------------------------------
@@ -298,12 +287,12 @@ def test_sigkill_mid_batch_then_recovery_mails_nothing_twice(
         # The kill landed in the middle of a batch: claims were left behind, and exactly
         # one mail (the held one) had started its SMTP transaction.
         left = Counter(status for (status,) in Message.select(Message.status)
-                       .where(Message.status.in_((CLAIMED, SENDING))).tuples())
-        assert left[CLAIMED] > 0 and left[SENDING] == 1, left
+                       .where(Message.status.in_((MessageStatus.CLAIMED, MessageStatus.SENDING))).tuples())
+        assert left[MessageStatus.CLAIMED] > 0 and left[MessageStatus.SENDING] == 1, left
         [cut_off] = [key for key, row in messages_of(campaign_id).items()
-                     if row.status == SENDING]
+                     if row.status == MessageStatus.SENDING]
         assert cut_off[1] == step
-        sent_before = Message.select().where(Message.status == SENT).count()
+        sent_before = Message.select().where(Message.status == MessageStatus.SENT).count()
         assert len(inbox.messages) == sent_before + accepted
 
         # Both leases run out; then a dispatcher works through what is due.
@@ -318,17 +307,17 @@ def test_sigkill_mid_batch_then_recovery_mails_nothing_twice(
         assert set(rows) == every
         # The interrupted mail is unconfirmed and was not sent again: the server has it
         # once if it had kept it, not at all otherwise. Everything else arrived once.
-        assert rows[cut_off].status == UNCONFIRMED
+        assert rows[cut_off].status == MessageStatus.UNCONFIRMED
         assert counts[cut_off] == int(accepted)
-        assert {row.status for key, row in rows.items() if key != cut_off} == {SENT}
+        assert {row.status for key, row in rows.items() if key != cut_off} == {MessageStatus.SENT}
         assert {key for key in every if counts[key] != 1} <= {cut_off}
         assert summary.sent == len(every) - 1 - sent_before
         # The lead moved on past it: every lead finished its sequence.
         for lead in Lead.select().where(Lead.campaign == campaign_id):
-            assert (lead.status, lead.current_step) == (LEAD_COMPLETED, len(SEQUENCE)), \
+            assert (lead.status, lead.current_step) == (LeadStatus.COMPLETED, len(SEQUENCE)), \
                 lead.email
         campaign = Campaign.get_by_id(campaign_id)
-        assert campaign.status == COMPLETED
+        assert campaign.status == CampaignStatus.COMPLETED
         assert campaign.sent_count == len(every) - 1
 
 
@@ -354,14 +343,14 @@ def test_dispatcher_stalled_past_its_leases_neither_resends_nor_sets_its_lead_ba
             assert worker.running(), worker.output()
             worker.pause()  # stalled inside the SMTP transaction of its first mail
             [stalled] = [key for key, row in messages_of(campaign_id).items()
-                         if row.status == SENDING]
+                         if row.status == MessageStatus.SENDING]
 
             # Its leases run out; another dispatcher takes over and sends steps 1 and 2.
             recovery = in_process_dispatcher(app, port)
             clock.freeze(clock.now() + dt.timedelta(
                 seconds=max(recovery.claim_seconds, recovery.sending_seconds) + 60))
             assert recovery.run_once().sent == 2 * 3 - 1
-            assert messages_of(campaign_id)[stalled].status == UNCONFIRMED
+            assert messages_of(campaign_id)[stalled].status == MessageStatus.UNCONFIRMED
             step_three_due = clock.now() + dt.timedelta(days=1)
 
             # The stalled dispatcher wakes up and hears the server's answer at last.
@@ -378,11 +367,11 @@ def test_dispatcher_stalled_past_its_leases_neither_resends_nor_sets_its_lead_ba
         assert set(counts) == (went_out if accepted else went_out - {stalled})
         # The answer is recorded on the row (sent, or failed: it was not delivered) ...
         rows = messages_of(campaign_id)
-        assert rows[stalled].status == (SENT if accepted else MESSAGE_FAILED)
+        assert rows[stalled].status == (MessageStatus.SENT if accepted else MessageStatus.FAILED)
         # ... and nobody is set back to a step already sent: all wait for step 3.
         for lead in Lead.select().where(Lead.campaign == campaign_id):
             assert (lead.status, lead.current_step, lead.attempts, lead.next_send_at) == (
-                IN_PROGRESS, 2, 0, step_three_due), lead.email
+                LeadStatus.IN_PROGRESS, 2, 0, step_three_due), lead.email
 
         clock.freeze(step_three_due)
         assert recovery.run_once().sent == 3
@@ -390,7 +379,7 @@ def test_dispatcher_stalled_past_its_leases_neither_resends_nor_sets_its_lead_ba
         assert not duplicates(counts)
         assert set(counts) == (every if accepted else every - {stalled})
         campaign = Campaign.get_by_id(campaign_id)
-        assert (campaign.status, campaign.sent_count) == (COMPLETED, len(counts))
+        assert (campaign.status, campaign.sent_count) == (CampaignStatus.COMPLETED, len(counts))
 
 
 # ---- connection dropped mid-message ---------------------------------------------------
@@ -418,7 +407,7 @@ def test_connection_dropped_mid_message_is_retried_and_delivered_once(app, launc
         # The interrupted mail counts as never sent: no Message row, a retry scheduled.
         assert (victim, 1) not in messages_of(campaign_id)
         lead = Lead.get(Lead.email == victim)
-        assert (lead.status, lead.current_step, lead.attempts) == (IN_PROGRESS, 0, 1)
+        assert (lead.status, lead.current_step, lead.attempts) == (LeadStatus.IN_PROGRESS, 0, 1)
         assert lead.next_send_at >= before + dt.timedelta(minutes=BACKOFF_MINUTES[0])
 
         # After the backoff it goes out, once, and the sequence carries on.
@@ -430,7 +419,7 @@ def test_connection_dropped_mid_message_is_retried_and_delivered_once(app, launc
         assert counts[(victim, 1)] == 1 and counts[(victim, 2)] == 1
         rows = messages_of(campaign_id)
         assert len(rows) == 5 * len(SEQUENCE)
-        assert {row.status for row in rows.values()} == {SENT}
+        assert {row.status for row in rows.values()} == {MessageStatus.SENT}
         lead = Lead.get(Lead.email == victim)
-        assert (lead.status, lead.current_step, lead.attempts) == (LEAD_COMPLETED, 2, 0)
-        assert Campaign.get_by_id(campaign_id).status == COMPLETED
+        assert (lead.status, lead.current_step, lead.attempts) == (LeadStatus.COMPLETED, 2, 0)
+        assert Campaign.get_by_id(campaign_id).status == CampaignStatus.COMPLETED

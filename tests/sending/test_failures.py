@@ -8,7 +8,7 @@ from app import database
 from app.mail.compose import Composer
 from app.mail.mailers import SMTPMailer
 from app.models import Campaign, Message
-from app.sending.dispatcher import Dispatcher
+from app.worker import Dispatcher
 from tests.sending.conftest import (
     MONDAY_10,
     Inbox,

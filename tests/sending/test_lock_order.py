@@ -14,7 +14,7 @@ import pytest
 
 from app import database
 from app.models import Lead, Message
-from app.sending import outcomes
+from app.services import outcomes
 from tests.conftest import ON_POSTGRES
 from tests.sending.conftest import campaign
 
@@ -127,8 +127,8 @@ def test_the_reaper_during_an_open_of_the_lead_it_moves_on(api, launch, dispatch
     assert dispatcher.run_once().sent == 1
     frozen.advance(days=1)
     with database.connection():
-        [claim], _ = dispatcher.claim(campaign_id, frozen.now())
-        assert dispatcher._start(claim)  # sending, and then nothing: the process died
+        [claim] = dispatcher.claim(campaign_id, frozen.now()).claims
+        assert dispatcher.start(claim)  # sending, and then nothing: the process died
     frozen.advance(seconds=dispatcher.sending_seconds + 1)
     opening = Opening(monkeypatch, frozen.now())
     opening.start("a@example.com")

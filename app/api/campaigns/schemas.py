@@ -12,8 +12,9 @@ from app.api.fields import (
     TrimmedString,
     valid_timezone,
 )
+from app.lifecycle import CampaignStatus
 from app.mail.templates import syntax_error
-from app.models import GOALS, MAX_STEPS, STATUSES, WEEKDAYS
+from app.models import GOALS, MAX_STEPS, WEEKDAYS
 from app.services.campaigns import ACTIONS, action_states
 
 HHMM = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$|^24:00$")
@@ -28,7 +29,7 @@ WINDOW_ERROR = "The schedule must end after it starts (same day, local time)."
 class CampaignListQuerySchema(Schema):
     workspace = ma.fields.String(required=True, validate=validate.Length(1, 100),
                                  metadata={"description": "Workspace slug"})
-    status = ma.fields.String(validate=validate.OneOf(STATUSES))
+    status = ma.fields.String(validate=validate.OneOf(tuple(CampaignStatus)))
     limit = ma.fields.Integer(load_default=20, validate=validate.Range(1, 100))
     offset = ma.fields.Integer(load_default=0, validate=validate.Range(0, 10_000_000))
     starting_after = ma.fields.String(
@@ -171,7 +172,7 @@ class StatsSchema(Schema):
 class CampaignSummarySchema(Schema):
     id = ma.fields.String(required=True, metadata={"example": "cmp_01jd3v0m4h8x3q2w9e7r6t5y4u"})
     name = ma.fields.String(required=True)
-    status = ma.fields.String(required=True, validate=validate.OneOf(STATUSES))
+    status = ma.fields.String(required=True, validate=validate.OneOf(tuple(CampaignStatus)))
     goal = ma.fields.String(required=True, validate=validate.OneOf(GOALS))
     stats = ma.fields.Nested(StatsSchema, required=True)
     created_at = UTCDateTime(required=True)

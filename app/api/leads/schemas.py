@@ -5,7 +5,7 @@ from marshmallow import validate
 
 from app.api.core import Schema, UTCDateTime, envelope
 from app.api.fields import HeaderText, MailAddress
-from app.models import LEAD_STATUSES
+from app.lifecycle import LeadStatus
 
 CUSTOM_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 MAX_LEADS = 1000
@@ -59,7 +59,7 @@ class LeadsAddSchema(Schema):
 
 
 class LeadListQuerySchema(Schema):
-    status = ma.fields.String(validate=validate.OneOf(LEAD_STATUSES))
+    status = ma.fields.String(validate=validate.OneOf(tuple(LeadStatus)))
     limit = ma.fields.Integer(load_default=20, validate=validate.Range(1, 100))
     offset = ma.fields.Integer(load_default=0, validate=validate.Range(0, 10_000_000))
 
@@ -86,7 +86,7 @@ class LeadSchema(Schema):
     last_name = ma.fields.String(required=True, allow_none=True)
     company = ma.fields.String(required=True, allow_none=True)
     custom_fields = ma.fields.Dict(required=True)
-    status = ma.fields.String(required=True, validate=validate.OneOf(LEAD_STATUSES))
+    status = ma.fields.String(required=True, validate=validate.OneOf(tuple(LeadStatus)))
     current_step = ma.fields.Integer(required=True, metadata={
         "description": "The last step mailed to this lead (0: none yet)."})
     next_send_at = UTCDateTime(required=True, allow_none=True)

@@ -1,0 +1,189 @@
+"""The life of a campaign, its leads and their messages, in one place: the statuses,
+which actions move a campaign and why one is refused, completion, and the campaign's
+event log. Every campaign transition, every completion and every event is written here.
+
+The statuses are StrEnums: they compare equal to their values, so the database and the
+JSON keep the plain strings.
+"""
+import enum
+
+from peewee import fn
+
+from app import clock
+from app.database import lock_rows
+from app.models import Campaign, CampaignEvent, Lead
+from app.sending.schedule import next_due, step_delay
+
+
+class CampaignStatus(enum.StrEnum):
+    DRAFT = "draft"
+    ACTIVE = "active"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+
+
+class LeadStatus(enum.StrEnum):
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    REPLIED = "replied"
+    BOUNCED = "bounced"
+    UNSUBSCRIBED = "unsubscribed"
+    FAILED = "failed"
+
+
+class MessageStatus(enum.StrEnum):
+    CLAIMED = "claimed"
+    SENDING = "sending"
+    SENT = "sent"
+    UNCONFIRMED = "unconfirmed"
+    BOUNCED = "bounced"
+    FAILED = "failed"
+
+
+# Leads still being mailed; every other status is an end.
+OPEN_LEAD_STATUSES = (LeadStatus.PENDING, LeadStatus.IN_PROGRESS)
+# Messages in these states count against the campaign's daily limit: all of them.
+COUNTED_MESSAGE_STATUSES = tuple(MessageStatus)
+
+# action -> (statuses it moves from, status it moves to)
+TRANSITIONS = {
+    "start": ((CampaignStatus.DRAFT,), CampaignStatus.ACTIVE),
+    "pause": ((CampaignStatus.ACTIVE,), CampaignStatus.PAUSED),
+    "resume": ((CampaignStatus.PAUSED,), CampaignStatus.ACTIVE),
+}
+ACTIONS = tuple(TRANSITIONS)
+
+# Why an action is refused in a status where it neither moves nor is a no-op.
+_DRAFT, _PAUSED, _COMPLETED = (CampaignStatus.DRAFT, CampaignStatus.PAUSED,
+                               CampaignStatus.COMPLETED)
+REFUSALS = {
+    ("start", _PAUSED): "The campaign was started already and is paused; use 'resume'.",
+    ("start", _COMPLETED): "The campaign is completed; it cannot be started again.",
+    ("pause", _DRAFT): "The campaign has not been started; there is nothing to pause.",
+    ("pause", _COMPLETED): "The campaign is completed; there is nothing to pause.",
+    ("resume", _DRAFT): "The campaign has never been started; use 'start'.",
+    ("resume", _COMPLETED): "The campaign is completed; it cannot be resumed.",
+}
+
+
+def start_blockers(campaign):
+    """What stops ``start`` besides the status: (code, sentence) pairs."""
+    blockers = []
+    if not campaign.sequence:
+        blockers.append(("sequence_empty", "Add at least one email step to the sequence."))
+    if not Lead.select().where(Lead.campaign == campaign.id).exists():
+        blockers.append(("no_leads", "Add at least one lead."))
+    if not (campaign.settings or {}).get("from_email"):
+        blockers.append(("from_email_missing", "Set settings.from_email (the sender)."))
+    return blockers
+
+
+def action_states(campaign):
+    """For each action: None when it would move the campaign, else (code, reason)."""
+    states = {}
+    for action, (sources, target) in TRANSITIONS.items():
+        if campaign.status in sources:
+            blockers = start_blockers(campaign) if action == "start" else []
+            states[action] = (("start_blocked", " ".join(b[1] for b in blockers))
+                              if blockers else None)
+        elif campaign.status == target:
+            states[action] = ("no_op", f"The campaign is already {target}; "
+                              f"repeating '{action}' changes nothing.")
+        else:
+            states[action] = ("invalid_transition", REFUSALS[(action, campaign.status)])
+    return states
+
+
+def allowed_actions(campaign):
+    return [a for a, state in action_states(campaign).items() if state is None]
+
+
+def record_event(campaign_id, action, from_status, to_status, *, now, api_key=None):
+    """The campaign's audit log: the one writer of CampaignEvent rows."""
+    return CampaignEvent.create(campaign=campaign_id, action=action, from_status=from_status,
+                                to_status=to_status, api_key=api_key, created_at=now)
+
+
+def transition(campaign, action, *, now, api_key=None):
+    """Move ``campaign`` (locked by the caller, checked allowed) by ``action``: its
+    status, version and timestamps, the leads a start schedules, and the event."""
+    from_status = campaign.status
+    campaign.status = TRANSITIONS[action][1]
+    campaign.version += 1
+    campaign.updated_at = now
+    if action == "start":
+        campaign.launched_at = now
+    campaign.save()
+    if action == "start":
+        schedule_pending(campaign, now)
+    record_event(campaign.id, action, from_status, campaign.status, now=now, api_key=api_key)
+
+
+def schedule_pending(campaign, now):
+    """Make every lead that has not started due for step 1 (on start, and on adding
+    leads to a started campaign). Returns how many were scheduled."""
+    if not campaign.sequence:
+        return 0
+    due = now + step_delay(campaign.sequence[0])
+    return (Lead.update(next_send_at=due)
+            .where((Lead.campaign == campaign.id) & (Lead.status == LeadStatus.PENDING)
+                   & Lead.next_send_at.is_null()).execute())
+
+
+def advance_lead(lead_id, step, sequence, now, *, sent=False):
+    """The lead has had ``step`` (``sent``: mailed just now): the next step is due after
+    its delay, or the sequence is done and the lead completed. The step is recorded
+    whatever the lead's state; only an open lead moves on. True when the lead completed
+    (the caller then asks maybe_complete, once it holds what it takes before the
+    campaign's row)."""
+    due = next_due(sequence, step, now)
+    changes = {Lead.current_step: step, Lead.attempts: 0}
+    if sent:
+        changes[Lead.last_sent_at] = now
+    if due is not None:
+        moves = {Lead.next_send_at: due, Lead.status: LeadStatus.IN_PROGRESS}
+    else:
+        moves = {Lead.status: LeadStatus.COMPLETED, Lead.next_send_at: None,
+                 Lead.finished_at: now}
+    moved = (Lead.update({**changes, **moves})
+             .where((Lead.id == lead_id) & Lead.status.in_(OPEN_LEAD_STATUSES)).execute())
+    if not moved:
+        Lead.update(changes).where(Lead.id == lead_id).execute()
+    return bool(moved) and due is None
+
+
+def maybe_complete(campaign_id, now=None, *, unless_open=None):
+    """An active campaign whose every lead has ended becomes completed (with an event).
+
+    The check runs under the campaign's row lock, taken first: two transactions ending
+    the last two open leads would otherwise each see the other's lead still open,
+    uncommitted, and neither would complete the campaign. With the lock the second
+    check starts after the first commit, as a new statement, and sees its end. SQLite
+    serialises writers anyway.
+
+    ``unless_open``: a lead of the campaign that is probably still open. When it is, the
+    campaign is not complete, and the check stops at that one row instead of looking
+    through the campaign's leads. Its answer is the same either way; a lead of another
+    campaign is no evidence and is not taken as such.
+    """
+    now = now or clock.now()
+    lock_rows(Campaign.select(Campaign.id).where(Campaign.id == campaign_id))
+    open_leads = Lead.select().where((Lead.campaign == campaign_id)
+                                     & Lead.status.in_(OPEN_LEAD_STATUSES))
+    any_lead = Lead.select().where(Lead.campaign == campaign_id)
+    condition = ((Campaign.id == campaign_id) & (Campaign.status == CampaignStatus.ACTIVE)
+                 & fn.EXISTS(any_lead) & ~fn.EXISTS(open_leads))
+    if unless_open is not None:
+        # First, so the one-row probe decides before the campaign-wide ones run.
+        that_lead_open = Lead.select().where((Lead.id == unless_open)
+                                             & (Lead.campaign == campaign_id)
+                                             & Lead.status.in_(OPEN_LEAD_STATUSES))
+        condition = ~fn.EXISTS(that_lead_open) & condition
+    done = (Campaign.update(status=CampaignStatus.COMPLETED, completed_at=now,
+                            updated_at=now, version=Campaign.version + 1)
+            .where(condition).execute())
+    if done:
+        record_event(campaign_id, "complete", CampaignStatus.ACTIVE, CampaignStatus.COMPLETED,
+                     now=now)
+    return bool(done)

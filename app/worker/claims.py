@@ -1,0 +1,185 @@
+"""Finding due mail and claiming it: one campaign's batch at a time, under its row lock.
+
+A claim inserts the Message rows (unique on lead and step: the at-most-once guarantee)
+and takes the leads off the due list in one transaction, under the campaign's row lock
+(``FOR UPDATE SKIP LOCKED`` on Postgres; SQLite serialises writers). The daily limit
+counts every claimed row of the campaign's local day, taken under the same lock, so
+concurrent dispatchers cannot exceed it.
+"""
+import datetime as dt
+import random
+import secrets
+from dataclasses import dataclass, field
+
+from peewee import fn
+
+from app import clock
+from app.database import skip_locked, transaction
+from app.lifecycle import (
+    COUNTED_MESSAGE_STATUSES,
+    OPEN_LEAD_STATUSES,
+    CampaignStatus,
+    LeadStatus,
+    MessageStatus,
+    advance_lead,
+    maybe_complete,
+)
+from app.mail.compose import message_id_for
+from app.models import Campaign, Lead, Message, Suppression
+from app.sending.schedule import in_window, local_day
+from app.services import outcomes
+
+
+@dataclass
+class Claim:
+    """One (lead, step) mail this pass holds: its Message row and what composing needs."""
+
+    message_pk: str
+    message_id: str
+    token: str
+    step: int
+    lead: Lead
+    campaign_id: str
+    sequence: list
+    settings: dict
+    thread_ids: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ClaimBatch:
+    """What claiming one campaign did. ``handled`` counts the due leads taken off the due
+    list, with a claim or without one (suppressed, sequence already done), so a pass
+    goes on while it makes progress even when a whole batch needed no mail."""
+
+    claims: list
+    handled: int
+
+
+NOTHING = ClaimBatch([], 0)
+
+
+def due_campaigns(now):
+    """The active campaigns with a lead due by ``now``, in random order (so no campaign
+    always goes first)."""
+    rows = (Lead.select(Lead.campaign).distinct()
+            .join(Campaign, on=(Lead.campaign == Campaign.id))
+            .where((Campaign.status == CampaignStatus.ACTIVE)
+                   & Lead.status.in_(OPEN_LEAD_STATUSES) & (Lead.next_send_at <= now))
+            .tuples())
+    ids = [campaign_id for (campaign_id,) in rows]
+    random.shuffle(ids)
+    return ids
+
+
+def claim(campaign_id, now, *, batch, lease):
+    """Claim up to ``batch`` due leads of one campaign, within its window and daily limit,
+    ``claimed`` for ``lease`` (a timedelta). Returns a ClaimBatch."""
+    with transaction():
+        campaign = skip_locked(Campaign.select().where(
+            (Campaign.id == campaign_id) & (Campaign.status == CampaignStatus.ACTIVE))).first()
+        if campaign is None:
+            return NOTHING  # paused, gone, or another dispatcher holds it right now
+        settings, sequence = campaign.settings, campaign.sequence
+        if not sequence or not in_window(now, settings):
+            return NOTHING
+        day = local_day(now, settings["timezone"])
+        used = (Message.select().where((Message.campaign == campaign.id)
+                                       & (Message.local_day == day)
+                                       & Message.status.in_(COUNTED_MESSAGE_STATUSES))
+                .count())
+        room = min(settings["daily_limit"] - used, batch)
+        if room <= 0:
+            return NOTHING
+        # A lead another transaction holds (an open or a reply being recorded, which
+        # then waits for this campaign's row) is passed by until the next pass:
+        # waiting for it here, holding the campaign, would deadlock with it.
+        leads = list(skip_locked(Lead.select().where(
+            (Lead.campaign == campaign.id) & Lead.status.in_(OPEN_LEAD_STATUSES)
+            & (Lead.next_send_at <= now)).order_by(Lead.next_send_at, Lead.id)
+            .limit(room)))
+        suppressed = dict(Suppression.select(Suppression.email, Suppression.reason)
+                          .where((Suppression.workspace == campaign.workspace_id)
+                                 & Suppression.email.in_([lead.email for lead in leads]))
+                          .tuples()) if leads else {}
+        token = secrets.token_hex(16)
+        handled, wanted = 0, []
+        for lead in leads:
+            if lead.email in suppressed:
+                _drop_suppressed(lead, suppressed[lead.email], now)
+                handled += 1
+            elif lead.current_step + 1 > len(sequence):  # shortened while paused
+                if advance_lead(lead.id, len(sequence), sequence, now):
+                    maybe_complete(campaign.id, now)
+                handled += 1
+            else:
+                wanted.append(lead)
+        claims = []
+        for lead in wanted:
+            pk = Message.id.default()
+            claims.append(Claim(pk, message_id_for(pk, settings.get("from_email")), token,
+                                lead.current_step + 1, lead, campaign.id, sequence, settings))
+        if claims:
+            # Nothing changed these leads since they were read: the claim holds their
+            # rows (FOR UPDATE on Postgres; SQLite holds the write lock since BEGIN).
+            (Lead.update(next_send_at=None, status=LeadStatus.IN_PROGRESS)
+             .where(Lead.id.in_([c.lead.id for c in claims])).execute())
+            _insert(claims, token=token, day=day, now=now, until=now + lease)
+            _load_threads(claims)
+    return ClaimBatch(claims, handled + len(claims))
+
+
+def _insert(claims, *, token, until, day, now):
+    """The claims' Message rows (one campaign's), ``claimed`` until ``until``."""
+    Message.insert_many([
+        {Message.id: c.message_pk, Message.lead: c.lead.id, Message.campaign: c.campaign_id,
+         Message.step: c.step, Message.status: MessageStatus.CLAIMED,
+         Message.message_id: c.message_id, Message.claim_token: token,
+         Message.claimed_until: until, Message.local_day: day, Message.created_at: now}
+        for c in claims]).as_rowcount().execute()
+
+
+def _load_threads(claims):
+    """The Message-IDs each lead was mailed before, for the References header."""
+    by_lead = {c.lead.id: c for c in claims}
+    rows = (Message.select(Message.lead, Message.message_id)
+            .where(Message.lead.in_(list(by_lead))
+                   & Message.status.in_((MessageStatus.SENT, MessageStatus.UNCONFIRMED)))
+            .order_by(Message.step).tuples())
+    for lead_id, message_id in rows:
+        by_lead[lead_id].thread_ids.append(message_id)
+
+
+def _drop_suppressed(lead, reason, now):
+    if reason == "bounced":
+        outcomes.record_bounce(lead, error="address bounced earlier in this workspace",
+                               now=now)
+    else:
+        outcomes.record_unsubscribe(lead, now)
+
+
+def ours(claim, *statuses):
+    """The claim's own Message row, in one of ``statuses``."""
+    return ((Message.id == claim.message_pk) & (Message.claim_token == claim.token)
+            & Message.status.in_(statuses))
+
+
+def start(claim, *, lease):
+    """claimed -> sending, only for our claim and only while the campaign is active; in
+    its own commit unless the caller holds a transaction. True when it moved."""
+    active = Campaign.select().where((Campaign.id == claim.campaign_id)
+                                     & (Campaign.status == CampaignStatus.ACTIVE))
+    return bool(Message.update(status=MessageStatus.SENDING, claimed_until=clock.now() + lease)
+                .where(ours(claim, MessageStatus.CLAIMED) & fn.EXISTS(active)).execute())
+
+
+def release(claim):
+    """Give back a claim that was never attempted: the lead is due again at once."""
+    with transaction():
+        if Message.delete().where(ours(claim, MessageStatus.CLAIMED)).execute():
+            (Lead.update(next_send_at=clock.now())
+             .where((Lead.id == claim.lead.id) & Lead.next_send_at.is_null()
+                    & Lead.status.in_(OPEN_LEAD_STATUSES)).execute())
+
+
+def seconds(n):
+    return dt.timedelta(seconds=n)

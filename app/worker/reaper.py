@@ -1,0 +1,47 @@
+"""Recovering from dead dispatchers.
+
+A dispatcher that dies leaves ``claimed`` rows (never attempted) and at most one
+``sending`` row per connection. When their lease runs out, ``claimed`` rows are released
+and go out again; a ``sending`` row becomes ``unconfirmed`` (the server may have accepted
+it) and is never resent: the lead moves on to its next step. A dispatcher that was only
+stalled, and hears the server's answer after that, records the answer on the row but
+leaves the lead where the reaper put it.
+"""
+import logging
+
+from peewee import JOIN
+
+from app import clock
+from app.database import is_postgres, transaction
+from app.lifecycle import OPEN_LEAD_STATUSES, MessageStatus, advance_lead, maybe_complete
+from app.models import Campaign, Lead, Message
+
+log = logging.getLogger("app.dispatcher")
+
+
+def reap():
+    """Release expired claims; mark expired sends unconfirmed (never resent)."""
+    now = clock.now()
+    expired = (Message.select(Message, Campaign)
+               .join(Campaign, JOIN.INNER, on=(Message.campaign == Campaign.id))
+               .where(Message.status.in_((MessageStatus.CLAIMED, MessageStatus.SENDING))
+                      & (Message.claimed_until < now)))
+    with transaction():
+        # The messages alone are locked: the campaign's row is taken later, after the
+        # lead's (advance_lead, maybe_complete), the order every path keeps.
+        rows = list(expired.for_update(of=Message, skip_locked=True) if is_postgres()
+                    else expired)
+        for row in rows:
+            if row.status == MessageStatus.CLAIMED:
+                if Message.delete().where((Message.id == row.id)
+                                          & (Message.status == MessageStatus.CLAIMED)).execute():
+                    (Lead.update(next_send_at=now)
+                     .where((Lead.id == row.lead_id) & Lead.next_send_at.is_null()
+                            & Lead.status.in_(OPEN_LEAD_STATUSES)).execute())
+            elif (Message.update(status=MessageStatus.UNCONFIRMED,
+                                 error="dispatcher stopped during the SMTP transaction")
+                  .where((Message.id == row.id)
+                         & (Message.status == MessageStatus.SENDING)).execute()):
+                log.warning("message %s: outcome unknown, not resent", row.id)
+                if advance_lead(row.lead_id, row.step, row.campaign.sequence, now):
+                    maybe_complete(row.campaign_id, now)
