@@ -58,7 +58,8 @@ def create_app(config=None):
     requestlog.configure(app.config["LOG_LEVEL"])
     requestlog.init_app(app)
 
-    # Before the database: a request over its limit is refused without touching it.
+    # Before the database: an address over its budget of failed authentications is
+    # refused without touching it.
     from app.api import limits
     limits.init_app(app)
 
@@ -71,6 +72,7 @@ def create_app(config=None):
 
     from app import api
     api.init_app(app)
+    limits.init_tenant_budget(app)
 
     from app import cli
     cli.init_app(app)

@@ -32,6 +32,10 @@ class Config:
         self.LOG_LEVEL = env("LOG_LEVEL") or "INFO"
         self.RATE_LIMIT = env("RATE_LIMIT") or "600/minute"
         self.RATE_LIMIT_STORAGE_URI = env("RATE_LIMIT_STORAGE_URI") or "memory://"
+        # Failed authentications allowed per client address; over it, 429 before lookup.
+        self.AUTH_FAILURE_RATE_LIMIT = env("AUTH_FAILURE_RATE_LIMIT") or "30/minute"
+        # Reverse proxies in front whose X-Forwarded-For is trusted (0: the socket's peer).
+        self.TRUSTED_PROXIES = _int("TRUSTED_PROXIES", 0)
 
         # Sending
         self.MAIL_BACKEND = env("MAIL_BACKEND") or "file"
