@@ -64,7 +64,8 @@ def create_app(config=None):
     limits.init_app(app)
 
     from app import database
-    database.bind(app.config["DATABASE_URL"])
+    database.bind(app.config["DATABASE_URL"],
+                  statement_timeout_ms=app.config["DATABASE_STATEMENT_TIMEOUT_MS"])
     # Liveness must answer even when the database does not, and the API's documents
     # (OpenAPI, Swagger UI and its files) touch no table either.
     database.init_app(app, skip=lambda: request.path == "/healthz"

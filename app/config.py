@@ -22,6 +22,8 @@ class Config:
     def __init__(self, **overrides):
         env = os.environ.get
         self.DATABASE_URL = env("DATABASE_URL") or f"sqlite:///{VAR / 'campaigns.db'}"
+        # Postgres cancels a statement running longer (ms; 0: never); the API answers 503.
+        self.DATABASE_STATEMENT_TIMEOUT_MS = _int("DATABASE_STATEMENT_TIMEOUT_MS", 5000)
         # The default only suits a laptop; production sets its own (see README).
         self.SECRET_KEY = env("SECRET_KEY") or "dev-only-secret-change-me"
         # Earlier SECRET_KEYs, comma-separated: links signed with them still work.
