@@ -4,6 +4,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = Path(os.environ.get("VAR_DIR", ROOT / "var"))
+# Signs click and unsubscribe links on a laptop only: servers refuse to start with it.
+DEV_SECRET_KEY = "dev-only-secret-change-me"
 
 
 def _bool(name, default):
@@ -25,7 +27,7 @@ class Config:
         # Postgres cancels a statement running longer (ms; 0: never); the API answers 503.
         self.DATABASE_STATEMENT_TIMEOUT_MS = _int("DATABASE_STATEMENT_TIMEOUT_MS", 5000)
         # The default only suits a laptop; production sets its own (see README).
-        self.SECRET_KEY = env("SECRET_KEY") or "dev-only-secret-change-me"
+        self.SECRET_KEY = env("SECRET_KEY") or DEV_SECRET_KEY
         # Earlier SECRET_KEYs, comma-separated: links signed with them still work.
         self.SECRET_KEY_FALLBACKS = [k.strip() for k in (env("SECRET_KEY_FALLBACKS") or "")
                                      .split(",") if k.strip()]
