@@ -26,8 +26,9 @@ $(SECRET_FILE):
 	@umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(48))' > $@
 	@chmod 600 $@
 
+# A migration may build an index for longer than a request's statement timeout.
 migrate: install $(SECRET_FILE)
-	@$(WITH_KEY) $(FLASK) db upgrade
+	@$(WITH_KEY) DATABASE_STATEMENT_TIMEOUT_MS=0 $(FLASK) db upgrade
 
 migration: install $(SECRET_FILE)
 	@$(WITH_KEY) $(FLASK) db generate $(NAME)
