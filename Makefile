@@ -6,6 +6,10 @@ FLASK   := $(VENV)/bin/flask --app wsgi
 HOST    ?= 127.0.0.1
 PORT    ?= 8000
 PYTEST_ARGS ?=
+# A random SECRET_KEY made once for this checkout (servers refuse the public default);
+# a SECRET_KEY in the environment wins over it.
+SECRET_FILE := var/secret_key
+WITH_KEY = SECRET_KEY="$${SECRET_KEY:-$$(cat $(SECRET_FILE))}"
 
 .PHONY: install run serve worker test lint migrate migration demo bench clean
 
@@ -17,19 +21,26 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 install: $(VENV)/.installed
 
-migrate: install
-	$(FLASK) db upgrade
+$(SECRET_FILE):
+	@mkdir -p $(@D)
+	@umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(48))' > $@
+	@chmod 600 $@
 
-migration: install
-	$(FLASK) db generate $(NAME)
+# A migration may build an index for longer than a request's statement timeout.
+migrate: install $(SECRET_FILE)
+	@$(WITH_KEY) DATABASE_STATEMENT_TIMEOUT_MS=0 $(FLASK) db upgrade
+
+migration: install $(SECRET_FILE)
+	@$(WITH_KEY) $(FLASK) db generate $(NAME)
 
 demo: migrate
-	$(FLASK) tenants demo --workspace acme-corp
+	@$(WITH_KEY) $(FLASK) tenants demo --workspace acme-corp
 
 # Laptop mode: SQLite under var/, mail written to var/outbox/ as .eml files; the web
 # server and a dispatcher run together and stop together (Ctrl-C).
 run: demo
-	@$(FLASK) dispatcher run --interval 2 & dispatcher=$$!; \
+	@export $(WITH_KEY); \
+	$(FLASK) dispatcher run --interval 2 & dispatcher=$$!; \
 	trap 'kill $$dispatcher 2>/dev/null; wait $$dispatcher 2>/dev/null' EXIT INT TERM; \
 	$(VENV)/bin/gunicorn wsgi:app -c gunicorn.conf.py --bind $(HOST):$(PORT) --workers 2
 

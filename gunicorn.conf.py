@@ -2,6 +2,11 @@
 import multiprocessing
 import os
 
+from app.secret import require_secret_key
+
+# In the master, before any worker boots: one line and a non-zero exit, not a boot loop.
+require_secret_key()
+
 bind = os.environ.get("GUNICORN_BIND", os.environ.get("BIND", "127.0.0.1:8000"))
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")

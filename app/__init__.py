@@ -58,12 +58,14 @@ def create_app(config=None):
     requestlog.configure(app.config["LOG_LEVEL"])
     requestlog.init_app(app)
 
-    # Before the database: a request over its limit is refused without touching it.
+    # Before the database: an address over its budget of failed authentications is
+    # refused without touching it.
     from app.api import limits
     limits.init_app(app)
 
     from app import database
-    database.bind(app.config["DATABASE_URL"])
+    database.bind(app.config["DATABASE_URL"],
+                  statement_timeout_ms=app.config["DATABASE_STATEMENT_TIMEOUT_MS"])
     # Liveness must answer even when the database does not, and the API's documents
     # (OpenAPI, Swagger UI and its files) touch no table either.
     database.init_app(app, skip=lambda: request.path == "/healthz"
@@ -71,6 +73,7 @@ def create_app(config=None):
 
     from app import api
     api.init_app(app)
+    limits.init_tenant_budget(app)
 
     from app import cli
     cli.init_app(app)

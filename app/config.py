@@ -4,6 +4,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = Path(os.environ.get("VAR_DIR", ROOT / "var"))
+# Signs click and unsubscribe links on a laptop only: servers refuse to start with it.
+DEV_SECRET_KEY = "dev-only-secret-change-me"
 
 
 def _bool(name, default):
@@ -22,8 +24,10 @@ class Config:
     def __init__(self, **overrides):
         env = os.environ.get
         self.DATABASE_URL = env("DATABASE_URL") or f"sqlite:///{VAR / 'campaigns.db'}"
+        # Postgres cancels a statement running longer (ms; 0: never); the API answers 503.
+        self.DATABASE_STATEMENT_TIMEOUT_MS = _int("DATABASE_STATEMENT_TIMEOUT_MS", 5000)
         # The default only suits a laptop; production sets its own (see README).
-        self.SECRET_KEY = env("SECRET_KEY") or "dev-only-secret-change-me"
+        self.SECRET_KEY = env("SECRET_KEY") or DEV_SECRET_KEY
         # Earlier SECRET_KEYs, comma-separated: links signed with them still work.
         self.SECRET_KEY_FALLBACKS = [k.strip() for k in (env("SECRET_KEY_FALLBACKS") or "")
                                      .split(",") if k.strip()]
@@ -32,6 +36,10 @@ class Config:
         self.LOG_LEVEL = env("LOG_LEVEL") or "INFO"
         self.RATE_LIMIT = env("RATE_LIMIT") or "600/minute"
         self.RATE_LIMIT_STORAGE_URI = env("RATE_LIMIT_STORAGE_URI") or "memory://"
+        # Failed authentications allowed per client address; over it, 429 before lookup.
+        self.AUTH_FAILURE_RATE_LIMIT = env("AUTH_FAILURE_RATE_LIMIT") or "30/minute"
+        # Reverse proxies in front whose X-Forwarded-For is trusted (0: the socket's peer).
+        self.TRUSTED_PROXIES = _int("TRUSTED_PROXIES", 0)
 
         # Sending
         self.MAIL_BACKEND = env("MAIL_BACKEND") or "file"

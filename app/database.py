@@ -24,8 +24,12 @@ SQLITE_PRAGMAS = {
 }
 
 
-def make_database(url):
-    """A peewee Database for ``url``: SQLite with pragmas, or pooled Postgres."""
+def make_database(url, *, statement_timeout_ms=None):
+    """A peewee Database for ``url``: SQLite with pragmas, or pooled Postgres.
+
+    ``statement_timeout_ms`` (Postgres): the server cancels any statement running longer,
+    so a runaway query costs a 503 instead of holding a worker and a connection.
+    """
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///"):]
         if path in ("", ":memory:"):
@@ -49,14 +53,18 @@ def make_database(url):
         query.setdefault("timeout", "10")
         url = urlunsplit((scheme, parts.netloc, parts.path, urlencode(query), ""))
         settings = parse_url(url)
+        if statement_timeout_ms:
+            # Set for every connection of the pool at connect time (libpq's options).
+            timeout = f"-c statement_timeout={int(statement_timeout_ms)}"
+            settings["options"] = f"{settings.get('options', '')} {timeout}".strip()
         if settings.get("database"):
             return PooledPostgresqlDatabase(**settings, prefer_psycopg3=True,
                                             autoconnect=False)
     return connect_url(url, autoconnect=False)
 
 
-def bind(url):
-    database = make_database(url)
+def bind(url, **options):
+    database = make_database(url, **options)
     db.initialize(database)
     return database
 

@@ -365,6 +365,9 @@ def test_negative_huge_delay_is_422(api, campaign_id):
 def test_huge_list_paging_numbers_are_422(api, tenant, param):
     response = api.get(f"{BASE}?workspace={tenant.slug}&{param}={10**100}")
 
+    if param == "offset":  # a deep offset is told to page by cursor instead
+        assert_error(response, 422, "offset_too_deep")
+        return
     error = assert_error(response, 422, "validation_error")
     assert list(error["details"]["fields"]) == [param]
 
@@ -373,6 +376,9 @@ def test_huge_list_paging_numbers_are_422(api, tenant, param):
 def test_huge_lead_paging_numbers_are_422(api, campaign_id, param):
     response = api.get(f"{BASE}/{campaign_id}/leads?{param}={10**100}")
 
+    if param == "offset":  # a deep offset is told to page by cursor instead
+        assert_error(response, 422, "offset_too_deep")
+        return
     error = assert_error(response, 422, "validation_error")
     assert list(error["details"]["fields"]) == [param]
 

@@ -110,9 +110,10 @@ def real_body_values(context, case):
 
 @pytest.fixture(autouse=True)
 def _service_config(monkeypatch):
-    """Set before the app is made: a rate limit generated runs cannot reach (they would
+    """Set before the app is made: rate limits generated runs cannot reach (they would
     meet 429s instead of the answers under test), and the inbound route's secret."""
     monkeypatch.setenv("RATE_LIMIT", "1000000/minute")
+    monkeypatch.setenv("AUTH_FAILURE_RATE_LIMIT", "1000000/minute")
     monkeypatch.setenv("INBOUND_SECRET", INBOUND_SECRET)
 
 

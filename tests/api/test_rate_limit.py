@@ -1,5 +1,5 @@
-"""Rate limits per API key: 429 in the envelope with Retry-After and X-RateLimit-* headers."""
-import hashlib
+"""Rate limits per tenant (all its keys share one budget) and per client address for
+failed authentications: 429 in the envelope with Retry-After and X-RateLimit-* headers."""
 import time
 
 import pytest
@@ -94,7 +94,7 @@ def test_writes_share_the_keys_budget(limited):
     assert_429(listing(client, tenant))
 
 
-def test_a_second_key_has_its_own_budget(limited):
+def test_another_tenant_has_its_own_budget(limited):
     client = limited.app.test_client()
     for _ in range(4):
         listing(client, limited.first)
@@ -106,17 +106,33 @@ def test_a_second_key_has_its_own_budget(limited):
     assert_429(listing(client, limited.first))
 
 
-def test_a_second_key_of_the_same_tenant_has_its_own_budget(limited):
-    client = limited.app.test_client()
+def second_key(tenant):
     with database.connection():
-        _key, secret = tenants.create_key(limited.first.model.id, name="second")
-    for _ in range(4):
-        listing(client, limited.first)
+        _key, secret = tenants.create_key(tenant.model.id, name="second")
+    return {"Authorization": f"Bearer {secret}"}
 
-    response = client.get(f"{BASE}?workspace={limited.first.slug}",
-                          headers={"Authorization": f"Bearer {secret}"})
 
-    assert response.status_code == 200
+def test_all_keys_of_a_tenant_share_one_budget(limited):
+    client = limited.app.test_client()
+    other = second_key(limited.first)
+    for _ in range(3):
+        assert listing(client, limited.first).status_code == 200
+
+    response = client.get(f"{BASE}?workspace={limited.first.slug}", headers=other)
+
+    assert_429(response)
+
+
+def test_a_second_key_counts_down_the_same_remaining(limited):
+    client = limited.app.test_client()
+    other = second_key(limited.first)
+
+    first = listing(client, limited.first)
+    second = client.get(f"{BASE}?workspace={limited.first.slug}", headers=other)
+
+    assert [first.status_code, second.status_code] == [200, 200]
+    assert [first.headers["X-RateLimit-Remaining"],
+            second.headers["X-RateLimit-Remaining"]] == ["2", "1"]
 
 
 def test_healthz_is_not_limited(limited):
@@ -157,8 +173,8 @@ def test_budgets_are_per_app_instance_with_memory_storage(limited):
 # ---- several nodes, one budget (Redis) ------------------------------------------------
 
 def limiter_key(tenant):
-    """The part of the limiter's storage keys that names this tenant's API key."""
-    return hashlib.sha256(tenant.secret.encode()).hexdigest()[:32]
+    """The part of the limiter's storage keys that names this tenant."""
+    return f"tenant:{tenant.model.id}"
 
 
 @pytest.fixture
@@ -190,7 +206,7 @@ def test_two_app_instances_share_one_budget_through_redis(limited, redis_budget)
     assert_429(answers[3])
 
 
-def test_redis_budget_is_still_per_key(limited, redis_budget):
+def test_redis_budget_is_per_tenant(limited, redis_budget):
     node_a = limited(RATE_LIMIT_STORAGE_URI=REDIS_URL).test_client()
     node_b = limited(RATE_LIMIT_STORAGE_URI=REDIS_URL).test_client()
     for _ in range(4):
@@ -199,7 +215,19 @@ def test_redis_budget_is_still_per_key(limited, redis_budget):
     assert listing(node_b, limited.second).status_code == 200
 
 
-def test_redis_keys_hold_a_digest_never_the_api_key(limited, redis_budget):
+def test_two_keys_of_a_tenant_share_one_budget_through_redis(limited, redis_budget):
+    node_a = limited(RATE_LIMIT_STORAGE_URI=REDIS_URL).test_client()
+    node_b = limited(RATE_LIMIT_STORAGE_URI=REDIS_URL).test_client()
+    other = second_key(limited.first)
+    for _ in range(3):
+        assert listing(node_a, limited.first).status_code == 200
+
+    response = node_b.get(f"{BASE}?workspace={limited.first.slug}", headers=other)
+
+    assert_429(response)
+
+
+def test_redis_keys_name_the_tenant_never_the_api_key(limited, redis_budget):
     node = limited(RATE_LIMIT_STORAGE_URI=REDIS_URL).test_client()
     listing(node, limited.first)
 
@@ -246,48 +274,138 @@ def test_an_unreachable_limit_storage_serves_unlimited_and_logs_it(limited, capl
 
 # ---- the in-process storage ------------------------------------------------------------
 
-def test_memory_storage_starts_no_thread_per_request(limited, monkeypatch):
-    from limits.storage import memory
-    client = limited(RATE_LIMIT="1000/minute").test_client()
-    started = []
-    monkeypatch.setattr(memory.threading, "Timer", lambda *a, **kw: started.append(a))
+def test_memory_storage_is_limits_own():
+    from limits.storage import MemoryStorage
 
-    for _ in range(5):
-        assert listing(client, limited.first).status_code == 200
-        time.sleep(0.015)  # past the 10 ms after which limits would start a new timer
+    from app.api.limits import RateLimits
+    limits = RateLimits("3/minute", "30/minute", "memory://")
 
-    assert started == []
+    assert type(limits.limiter.storage) is MemoryStorage
 
 
-def test_memory_storage_sweeps_counters_of_keys_no_longer_used(limited):
-    from app.api.limits import SweptMemoryStorage
-    storage = SweptMemoryStorage("memory://")
-    storage.incr("gone", expiry=0.01)
-    time.sleep(0.02)
-    assert "gone" in storage.storage  # expired, but nobody read it again
+# ---- failed authentications, per client address ----------------------------------------
 
-    storage.next_sweep = 0  # the sweep falls due
-    storage.incr("other", expiry=60)
-
-    assert "gone" not in storage.storage
-    assert storage.get("other") == 1
+MADE_UP = {"Authorization": "Bearer sk_live_made_up_key"}
 
 
-def test_a_refused_request_is_refused_before_the_database_is_touched(limited):
+def made_up(client, tenant, headers=MADE_UP, address="127.0.0.1"):
+    return client.get(f"{BASE}?workspace={tenant.slug}", headers=headers,
+                      environ_base={"REMOTE_ADDR": address})
+
+
+def assert_auth_429(response, limit="2"):
+    assert response.status_code == 429
+    assert response.json["success"] is False
+    assert response.json["error"]["code"] == "rate_limited"
+    assert int(response.headers["Retry-After"]) > 0
+    assert response.headers["X-RateLimit-Limit"] == limit
+    assert response.headers["X-RateLimit-Remaining"] == "0"
+
+
+def test_made_up_keys_end_in_429(limited):
+    client = limited(AUTH_FAILURE_RATE_LIMIT="2/minute").test_client()
+
+    answers = [made_up(client, limited.first) for _ in range(3)]
+
+    assert [r.status_code for r in answers] == [401, 401, 429]
+    assert answers[0].json["error"]["code"] == "unauthorized"
+    assert_auth_429(answers[2])
+
+
+def test_requests_without_a_key_count_as_failures(limited):
+    client = limited(AUTH_FAILURE_RATE_LIMIT="2/minute").test_client()
+
+    answers = [made_up(client, limited.first, headers={}) for _ in range(3)]
+
+    assert [r.status_code for r in answers] == [401, 401, 429]
+
+
+def test_an_address_over_its_failures_is_refused_before_the_key_is_looked_up(limited):
+    client = limited(AUTH_FAILURE_RATE_LIMIT="2/minute").test_client()
+    for _ in range(2):
+        made_up(client, limited.first)
+
+    # A valid key from that address: refused without the lookup that would have passed.
+    response = made_up(client, limited.first, headers=limited.first.headers)
+
+    assert_auth_429(response)
+
+
+def test_authenticated_requests_do_not_spend_the_failure_budget(limited):
+    client = limited(AUTH_FAILURE_RATE_LIMIT="2/minute", RATE_LIMIT="100/minute").test_client()
+
+    answers = [listing(client, limited.first) for _ in range(5)]
+
+    assert {r.status_code for r in answers} == {200}
+    assert made_up(client, limited.first).status_code == 401
+
+
+def test_failures_are_counted_per_client_address(limited):
+    client = limited(AUTH_FAILURE_RATE_LIMIT="2/minute").test_client()
+    for _ in range(3):
+        made_up(client, limited.first, address="10.0.0.1")
+
+    assert made_up(client, limited.first, address="10.0.0.2").status_code == 401
+
+
+def forwarded(ip):
+    return {**MADE_UP, "X-Forwarded-For": ip}
+
+
+def test_a_forged_forwarded_for_does_not_change_the_bucket_without_trusted_proxies(limited):
+    client = limited(AUTH_FAILURE_RATE_LIMIT="2/minute").test_client()
+
+    answers = [made_up(client, limited.first, headers=forwarded(f"198.51.100.{n}"))
+               for n in range(3)]
+
+    assert [r.status_code for r in answers] == [401, 401, 429]
+
+
+def test_one_trusted_proxy_takes_the_client_address_from_forwarded_for(limited):
+    client = limited(AUTH_FAILURE_RATE_LIMIT="2/minute", TRUSTED_PROXIES=1).test_client()
+    for _ in range(2):
+        made_up(client, limited.first, headers=forwarded("198.51.100.1"))
+
+    same = made_up(client, limited.first, headers=forwarded("198.51.100.1"))
+    other = made_up(client, limited.first, headers=forwarded("198.51.100.2"))
+
+    assert_auth_429(same)
+    assert other.status_code == 401
+
+
+def test_only_the_last_hop_is_trusted_with_one_proxy(limited):
+    client = limited(AUTH_FAILURE_RATE_LIMIT="2/minute", TRUSTED_PROXIES=1).test_client()
+
+    # The client prepends forged hops; the proxy appends the address it saw.
+    answers = [made_up(client, limited.first, headers=forwarded(f"203.0.113.{n}, 198.51.100.1"))
+               for n in range(3)]
+
+    assert [r.status_code for r in answers] == [401, 401, 429]
+
+
+def test_an_over_limit_address_is_refused_before_the_database_is_touched(limited):
+    redis = pytest.importorskip("redis")
+    probe = redis.Redis.from_url(REDIS_URL)
+    try:
+        probe.ping()
+    except redis.RedisError as exc:
+        pytest.skip(f"Redis is not reachable at {REDIS_URL}: {exc}")
+    address = f"192.0.2.{int(time.time() * 1000) % 250 + 1}"
+    shared = {"RATE_LIMIT_STORAGE_URI": REDIS_URL, "AUTH_FAILURE_RATE_LIMIT": "1/minute"}
+    made_up(limited(**shared).test_client(), limited.first, address=address)
+
     from app import config, create_app
     from tests.api.test_health_and_logging import UNREACHABLE
     bound = database.db.obj
-    app = create_app(config.TestConfig(DATABASE_URL=UNREACHABLE, RATE_LIMIT="1/minute"))
+    app = create_app(config.TestConfig(DATABASE_URL=UNREACHABLE, **shared))
     try:
-        client = app.test_client()
-        first = listing(client, limited.first)
-        second = listing(client, limited.first)
+        response = made_up(app.test_client(), limited.first, address=address)
     finally:
         release(database.db.obj)
         database.db.initialize(bound)
+        for key in probe.scan_iter(match=f"*{address}*"):
+            probe.delete(key)
+        probe.close()
 
-    assert first.status_code == 503  # allowed, then the database was not there
-    # Over the limit: refused (429, not 503) without reaching for a connection.
-    assert second.status_code == 429
-    assert second.json["error"]["code"] == "rate_limited"
-    assert int(second.headers["Retry-After"]) > 0
+    # 429, not the 503 of a database that is not there: no connection was asked for.
+    assert_auth_429(response, limit="1")

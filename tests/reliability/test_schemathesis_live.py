@@ -137,7 +137,8 @@ def live(service_env, api_key, tmp_path):
                       OTHER_SLUG).strip().splitlines()[-1]
     # A rate limit generated runs cannot reach (they would meet 429s instead of the
     # answers under test), and the inbound route's secret.
-    env = live_env(service_env, RATE_LIMIT="100000000/minute", INBOUND_SECRET=INBOUND_SECRET)
+    env = live_env(service_env, RATE_LIMIT="100000000/minute",
+                   AUTH_FAILURE_RATE_LIMIT="100000000/minute", INBOUND_SECRET=INBOUND_SECRET)
     with gunicorn(env, tmp_path, workers=2) as base:
         yield base, Seeds(base, api_key, other_key, service_env["DATABASE_URL"])
 

@@ -12,6 +12,7 @@ from app.api.fields import (
     TrimmedString,
     valid_timezone,
 )
+from app.api.paging import cursor_field, offset_field, one_way_to_page
 from app.lifecycle import CampaignStatus
 from app.mail.templates import syntax_error
 from app.models import GOALS, MAX_STEPS, WEEKDAYS
@@ -31,18 +32,12 @@ class CampaignListQuerySchema(Schema):
                                  metadata={"description": "Workspace slug"})
     status = ma.fields.String(validate=validate.OneOf(tuple(CampaignStatus)))
     limit = ma.fields.Integer(load_default=20, validate=validate.Range(1, 100))
-    offset = ma.fields.Integer(load_default=0, validate=validate.Range(0, 10_000_000))
-    starting_after = ma.fields.String(
-        validate=validate.Length(1, 64),
-        metadata={"description": "Cursor: the id of the last campaign of the previous "
-                                 "page. Costs the same on page 1 and page 10,000. Not "
-                                 "combined with offset."})
+    offset = offset_field()
+    starting_after = cursor_field("campaign")
 
     @ma.validates_schema
     def _one_way_to_page(self, data, **kwargs):
-        if data.get("starting_after") and data.get("offset"):
-            raise ma.ValidationError("Use either offset or starting_after, not both.",
-                                     field_name="starting_after")
+        one_way_to_page(data)
 
 
 class CampaignCreateSchema(Schema):

@@ -46,8 +46,8 @@ class CampaignLeads(MethodView):
     @blp.errors(401, 404)
     def get(self, args, campaign_id):
         """List a campaign's leads with their sending state"""
-        items, total = service.list_leads(g.tenant, campaign_id, **args)
-        return page_body(items, total, args)
+        items, total, has_more = service.list_leads(g.tenant, campaign_id, **args)
+        return page_body(items, total, args, has_more=has_more)
 
 
 @blp.route("/<string:campaign_id>/leads/<string:lead_id>")

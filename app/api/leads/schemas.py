@@ -5,6 +5,7 @@ from marshmallow import validate
 
 from app.api.core import Schema, UTCDateTime, envelope
 from app.api.fields import HeaderText, MailAddress
+from app.api.paging import cursor_field, offset_field, one_way_to_page
 from app.lifecycle import LeadStatus
 
 CUSTOM_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -61,7 +62,12 @@ class LeadsAddSchema(Schema):
 class LeadListQuerySchema(Schema):
     status = ma.fields.String(validate=validate.OneOf(tuple(LeadStatus)))
     limit = ma.fields.Integer(load_default=20, validate=validate.Range(1, 100))
-    offset = ma.fields.Integer(load_default=0, validate=validate.Range(0, 10_000_000))
+    offset = offset_field()
+    starting_after = cursor_field("lead")
+
+    @ma.validates_schema
+    def _one_way_to_page(self, data, **kwargs):
+        one_way_to_page(data)
 
 
 class InvalidLeadSchema(Schema):
