@@ -15,7 +15,7 @@ from limits import parse_many
 from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import SlidingWindowCounterRateLimiter
 
-from app.api.core import key_digest
+from app.api.core.auth import key_digest
 from app.errors import RateLimited
 
 LIMITED_PREFIX = "/api/v1/tenant/"

@@ -3,7 +3,7 @@ import re
 import marshmallow as ma
 from marshmallow import validate
 
-from app.api.core import Schema, UTCDateTime, envelope
+from app.api.core.schemas import Schema, UTCDateTime, envelope
 from app.api.fields import HeaderText, MailAddress
 from app.models import LEAD_STATUSES
 
