@@ -10,6 +10,7 @@ from app.api.fields import (
     StrictBoolean,
     StrictInteger,
     TrimmedString,
+    no_header_controls,
     valid_timezone,
 )
 from app.models import GOALS, MAX_STEPS, STATUSES, WEEKDAYS
@@ -94,7 +95,7 @@ class StepSchema(Schema):
     step = StrictInteger(validate=validate.Range(1, MAX_STEPS),
                          metadata={"description": "Position, 1..n; optional on input."})
     type = ma.fields.String(load_default="email", validate=validate.OneOf(["email"]))
-    subject = ma.fields.String(load_default="", validate=[validate.Length(0, 998), _template],
+    subject = ma.fields.String(load_default="", validate=[validate.Length(0, 998), no_header_controls, _template],
                                metadata={"description": "Empty on a later step: reply in "
                                                         "the same thread ('Re: ' + step 1)."})
     body = ma.fields.String(required=True, validate=[validate.Length(1, 100_000), _template])

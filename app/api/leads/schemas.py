@@ -51,6 +51,7 @@ class LeadInSchema(Schema):
 class LeadsAddSchema(Schema):
     # Items are checked one by one (each bad one is reported with its index while the
     # good ones are added), so the envelope documents them as loosely as it accepts them.
+    CHECKED_ALONE = ("leads",)
     leads = ma.fields.List(ma.fields.Dict(), required=True,
                            validate=validate.Length(1, MAX_LEADS),
                            metadata={"description": "Lead objects: email (required), "
