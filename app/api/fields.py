@@ -51,7 +51,8 @@ class HeaderText(TrimmedString):
 
 # C0 controls (\x0b and \x0c included), DEL, C1 controls (U+0085 included), and the
 # Unicode line and paragraph separators: each can break a header line somewhere.
-_HEADER_CONTROLS = {*range(32), 127, *range(0x80, 0xA0), 0x2028, 0x2029}
+# NUL is left to the Schema base's own check (one message for it, on every text field).
+_HEADER_CONTROLS = {*range(1, 32), 127, *range(0x80, 0xA0), 0x2028, 0x2029}
 
 
 def has_header_control(value):
