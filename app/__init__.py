@@ -1,6 +1,4 @@
 """create_app(config=None): config -> logging -> limits -> database -> api -> cli. Wiring only."""
-import types
-
 from flask import Flask, request
 from flask.sessions import SessionInterface
 
@@ -20,33 +18,17 @@ class NoSessions(SessionInterface):
 
 
 class App(Flask):
-    """Flask without two per-request costs this API has no use for.
-
-    * Cookie sessions: with a SECRET_KEY set, Flask builds a signing serializer for
-      every request to open a session no route uses.
-    * ``ensure_sync`` asks ``inspect`` whether each hook and view is a coroutine
-      function, about twenty times a request. For a plain function that is not one,
-      Flask hands the function back as it is, and the answer never changes: each is
-      asked once. Anything else (a bound method, a coroutine function) goes to Flask.
-
-    Responses are encoded by app.api.core.JSONProvider.
+    """Flask without cookie sessions, which this API has no use for: with a SECRET_KEY
+    set, Flask builds a signing serializer for every request to open a session no route
+    uses. Responses are encoded by app.api.core.json.JSONProvider.
     """
 
     session_interface = NoSessions()
 
     def __init__(self, *args, **kwargs):
-        from app.api.core import JSONProvider
+        from app.api.core.json import JSONProvider
         self.json_provider_class = JSONProvider
         super().__init__(*args, **kwargs)
-        self._plain = set()
-
-    def ensure_sync(self, func):
-        if func in self._plain:
-            return func
-        synced = super().ensure_sync(func)
-        if synced is func and type(func) is types.FunctionType:
-            self._plain.add(func)
-        return synced
 
 
 def create_app(config=None):

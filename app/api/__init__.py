@@ -2,7 +2,8 @@
 from flask import send_from_directory
 from swagger_ui_bundle import swagger_ui_path
 
-from app.api.core import BEARER, Api
+from app.api.core.auth import BEARER
+from app.api.core.errors import Api
 from app.api.headers_doc import ResponseHeadersPlugin, document_shared
 
 

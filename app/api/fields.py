@@ -44,9 +44,25 @@ class HeaderText(TrimmedString):
 
     def _deserialize(self, value, attr, data, **kwargs):
         value = super()._deserialize(value, attr, data, **kwargs)
-        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        if has_header_control(value):
             raise ma.ValidationError("Must not contain line breaks or control characters.")
         return value
+
+
+# C0 controls (\x0b and \x0c included), DEL, C1 controls (U+0085 included), and the
+# Unicode line and paragraph separators: each can break a header line somewhere.
+# NUL is left to the Schema base's own check (one message for it, on every text field).
+_HEADER_CONTROLS = {*range(1, 32), 127, *range(0x80, 0xA0), 0x2028, 0x2029}
+
+
+def has_header_control(value):
+    return any(ord(c) in _HEADER_CONTROLS for c in value)
+
+
+def no_header_controls(value):
+    """A validator for text that reaches a header but keeps its own type (a subject)."""
+    if isinstance(value, str) and has_header_control(value):
+        raise ma.ValidationError("Must not contain line breaks or control characters.")
 
 
 def valid_timezone(name):

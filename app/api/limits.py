@@ -26,7 +26,7 @@ from limits.storage import storage_from_string
 from limits.strategies import SlidingWindowCounterRateLimiter
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app.api.core import require_api_key
+from app.api.core.auth import require_api_key
 from app.errors import RateLimited
 
 LIMITED_PREFIX = "/api/v1/tenant/"
@@ -128,8 +128,6 @@ def init_app(app):
                         app.config["RATE_LIMIT_STORAGE_URI"])
     app.extensions["rate_limits"] = limits
 
-    # Plain functions, which app.App.ensure_sync checks once; a bound method is
-    # checked on every request.
     def check_auth_failures():
         return limits.check_failures()
 

@@ -75,36 +75,11 @@ def test_no_cookie_session_is_opened(app, client, tenant):
     assert "Set-Cookie" not in response.headers
 
 
-def test_a_plain_function_is_checked_for_async_once(app, monkeypatch):
-    asked = []
-    real = flask.app.iscoroutinefunction
-    monkeypatch.setattr(flask.app, "iscoroutinefunction",
-                        lambda func: asked.append(func) or real(func))
-
-    def view():
-        return "ok"
-
-    assert [app.ensure_sync(view) for _ in range(3)] == [view] * 3
-    assert asked == [view]
-
-
-def test_an_async_function_still_goes_through_flask(app):
-    async def view():
-        return "ok"
-
-    # Flask wraps it (and, without its async extra installed, says so).
-    try:
-        wrapped = app.ensure_sync(view)
-    except RuntimeError as exc:
-        assert "async" in str(exc)
-    else:
-        assert wrapped is not view
-
-
 def test_query_strings_read_first_values_unless_a_field_takes_a_list(app):
     import marshmallow as ma
 
-    from app.api.core import Schema, StrictJSONParser
+    from app.api.core.blueprint import StrictJSONParser
+    from app.api.core.schemas import Schema
 
     class Plain(Schema):
         name = ma.fields.String()

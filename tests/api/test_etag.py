@@ -205,12 +205,29 @@ def test_one_matching_tag_in_a_list_succeeds(api, create_campaign):
     assert row(campaign_id)["name"] == "Mine"
 
 
-def test_weak_tag_in_if_match_is_412(api, create_campaign):
+@pytest.mark.parametrize("header", ['W/"v1"', "v1", 'W/"v1", W/"v2"', '""'])
+def test_weak_or_unquoted_if_match_is_412_saying_a_strong_etag_is_needed(
+        api, create_campaign, header):
+    campaign_id = create_campaign()["id"]
+    before = row(campaign_id)
+
+    response = api.patch(url(campaign_id), json={"name": "Mine"}, headers={"If-Match": header})
+
+    assert response.status_code == 412
+    assert response.json["error"]["code"] == "precondition_failed"
+    assert response.json["error"]["message"] == 'If-Match must be a strong ETag such as "v3".'
+    assert row(campaign_id) == before
+
+
+@pytest.mark.parametrize("header", ['"v\u0663"', '"v' + "9" * 5000 + '"', '"v\u00b2"'])
+def test_if_match_with_non_ascii_digits_or_a_huge_version_is_412_not_500(
+        api, create_campaign, header):
     campaign_id = create_campaign()["id"]
     before = row(campaign_id)
 
     response = api.patch(url(campaign_id), json={"name": "Mine"},
-                         headers={"If-Match": 'W/"v1"'})
+                         headers={"If-Match": header.encode().decode("unicode_escape")
+                                  .encode("utf-8").decode("latin-1")})
 
     assert_412_unchanged(response, campaign_id, before)
 

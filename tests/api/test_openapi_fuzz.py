@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from schemathesis import checks
 
 from app import config, create_app, database
-from app.api.core import BEARER
+from app.api.core.auth import BEARER
 from app.lifecycle import CampaignStatus
 from app.models import ApiKey, Campaign, hash_key
 from app.models import campaign as campaign_model

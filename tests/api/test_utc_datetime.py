@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from app.api.core import UTCDateTime
+from app.api.core.schemas import UTCDateTime
 
 
 def as_api_writes(stamp):

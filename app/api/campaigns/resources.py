@@ -9,15 +9,9 @@ from app.api.campaigns.schemas import (
     CampaignUpdateSchema,
     SendSchema,
 )
-from app.api.core import (
-    ETAG_HEADER,
-    Blueprint,
-    DeletedSchema,
-    envelope,
-    etag_version,
-    page_body,
-    with_etag,
-)
+from app.api.core.blueprint import Blueprint
+from app.api.core.conditional import ETAG_HEADER, etag_version, with_etag
+from app.api.core.schemas import DeletedSchema, envelope, page_body
 from app.services import campaigns as service
 
 blp = Blueprint("campaigns", __name__, description="Create, configure and launch campaigns.")
@@ -79,8 +73,7 @@ class CampaignSend(MethodView):
     @blp.arguments(SendSchema)
     @blp.response(200, CampaignEnvelope, headers=ETAG_HEADER)
     @blp.errors(401, 404, 409)
-    @blp.conditional
-    @blp.idempotent
+    @blp.accepts(if_match=True, idempotency_key=True)
     def post(self, data, campaign_id):
         """Start, pause or resume sending"""
         campaign, _changed = service.apply_action(

@@ -3,13 +3,14 @@ import re
 import marshmallow as ma
 from marshmallow import validate
 
-from app.api.core import Schema, UTCDateTime, envelope
+from app.api.core.schemas import Schema, UTCDateTime, envelope
 from app.api.fields import (
     HeaderText,
     MailAddress,
     StrictBoolean,
     StrictInteger,
     TrimmedString,
+    no_header_controls,
     valid_timezone,
 )
 from app.api.paging import cursor_field, offset_field, one_way_to_page
@@ -90,7 +91,7 @@ class StepSchema(Schema):
     step = StrictInteger(validate=validate.Range(1, MAX_STEPS),
                          metadata={"description": "Position, 1..n; optional on input."})
     type = ma.fields.String(load_default="email", validate=validate.OneOf(["email"]))
-    subject = ma.fields.String(load_default="", validate=[validate.Length(0, 998), _template],
+    subject = ma.fields.String(load_default="", validate=[validate.Length(0, 998), no_header_controls, _template],
                                metadata={"description": "Empty on a later step: reply in "
                                                         "the same thread ('Re: ' + step 1)."})
     body = ma.fields.String(required=True, validate=[validate.Length(1, 100_000), _template])

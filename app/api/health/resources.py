@@ -2,7 +2,8 @@
 import marshmallow as ma
 from flask.views import MethodView
 
-from app.api.core import Blueprint, Schema, envelope
+from app.api.core.blueprint import Blueprint
+from app.api.core.schemas import Schema, envelope
 from app.errors import ServiceUnavailable
 from app.services import health as service
 

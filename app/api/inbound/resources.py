@@ -5,7 +5,8 @@ import marshmallow as ma
 from flask import current_app, g, request
 from flask.views import MethodView
 
-from app.api.core import Blueprint, Schema, envelope
+from app.api.core.blueprint import Blueprint
+from app.api.core.schemas import Schema, envelope
 from app.errors import Unauthorized, UnsupportedMediaType
 from app.services import inbound as service
 

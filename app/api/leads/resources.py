@@ -2,7 +2,8 @@ import marshmallow as ma
 from flask import g
 from flask.views import MethodView
 
-from app.api.core import Blueprint, DeletedSchema, envelope, page_body
+from app.api.core.blueprint import Blueprint
+from app.api.core.schemas import DeletedSchema, envelope, page_body
 from app.api.leads.schemas import (
     LeadInSchema,
     LeadListEnvelope,

@@ -3,7 +3,7 @@ import re
 import marshmallow as ma
 from marshmallow import validate
 
-from app.api.core import Schema, UTCDateTime, envelope
+from app.api.core.schemas import Schema, UTCDateTime, envelope
 from app.api.fields import HeaderText, MailAddress
 from app.api.paging import cursor_field, offset_field, one_way_to_page
 from app.lifecycle import LeadStatus
@@ -52,6 +52,7 @@ class LeadInSchema(Schema):
 class LeadsAddSchema(Schema):
     # Items are checked one by one (each bad one is reported with its index while the
     # good ones are added), so the envelope documents them as loosely as it accepts them.
+    CHECKED_ALONE = ("leads",)
     leads = ma.fields.List(ma.fields.Dict(), required=True,
                            validate=validate.Length(1, MAX_LEADS),
                            metadata={"description": "Lead objects: email (required), "

@@ -9,7 +9,7 @@ import html
 from flask import Response, current_app, redirect
 from flask.views import MethodView
 
-from app.api.core import Blueprint
+from app.api.core.blueprint import Blueprint
 from app.services import tracking as service
 
 blp = Blueprint("tracking", __name__, authenticated=False,
