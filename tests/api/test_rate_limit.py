@@ -274,10 +274,11 @@ def test_memory_storage_sweeps_counters_of_keys_no_longer_used(limited):
 
 
 def test_a_refused_request_is_refused_before_the_database_is_touched(limited):
-    from app import config, create_app
+    from app import create_app
     from tests.api.test_health_and_logging import UNREACHABLE
+    from tests.config import TestConfig
     bound = database.db.obj
-    app = create_app(config.TestConfig(DATABASE_URL=UNREACHABLE, RATE_LIMIT="1/minute"))
+    app = create_app(TestConfig(DATABASE_URL=UNREACHABLE, RATE_LIMIT="1/minute"))
     try:
         client = app.test_client()
         first = listing(client, limited.first)
