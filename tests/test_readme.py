@@ -35,3 +35,18 @@ def test_readme_gives_each_setting_its_default():
     rows = config_rows()
     assert {s.name: rows.get(s.name) for s in SETTINGS if s.env} == \
         {s.name: s.shown_default for s in SETTINGS if s.env}
+
+
+def test_every_test_the_guarantees_page_names_exists():
+    page = (ROOT / "docs" / "guarantees.md").read_text(encoding="utf-8")
+    named, missing = 0, []
+    for cell in re.findall(r"\| ([^|]*::[^|]*) \|$", page, flags=re.M):
+        path = None
+        for ref in re.findall(r"`([^`]*::\w+)`", cell):
+            file, _, name = ref.partition("::")
+            path = file or path
+            named += 1
+            if f"def {name}(" not in (ROOT / path).read_text(encoding="utf-8"):
+                missing.append(ref)
+    assert named >= 10
+    assert missing == []
