@@ -1,83 +1,175 @@
-"""Configuration, read once from the environment with defaults that serve a laptop."""
+"""Configuration: one table of settings, read once from the environment.
+
+Every setting is one row of ``SETTINGS``: its name (also the environment variable), its
+type, its default and what it means. Adding a setting is one row here and one row in
+the README's configuration table (``tests/test_readme.py`` holds the two together).
+"""
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-VAR = Path(os.environ.get("VAR_DIR", ROOT / "var"))
 # Signs click and unsubscribe links on a laptop only: servers refuse to start with it.
 DEV_SECRET_KEY = "dev-only-secret-change-me"
 
 
-def _bool(name, default):
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in ("1", "true", "yes", "on")
+# ---- one small reader per type ----------------------------------------------------------
+# Each turns the environment's text into a value; an empty value counts as unset.
+
+def _str(text):
+    return text
 
 
-def _int(name, default):
-    value = os.environ.get(name)
-    return int(value) if value not in (None, "") else default
+def _int(text):
+    return int(text)
+
+
+def _float(text):
+    return float(text)
+
+
+def _bool(text):
+    return text.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _list(text):
+    """Comma-separated, blanks dropped: ``" a , , b,"`` is ``["a", "b"]``."""
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+READERS = {str: _str, int: _int, float: _float, bool: _bool, list: _list}
+TYPE_NAMES = {str: "str", int: "int", float: "float", bool: "bool", list: "list of str"}
+
+
+@dataclass(frozen=True)
+class Computed:
+    """A default worked out from the settings above it; ``shown`` is how the docs put it."""
+    shown: str
+    compute: object  # callable(values so far) -> value
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    type: type
+    default: object
+    meaning: str
+    env: bool = True  # False: a constant of the app, not read from the environment
+    tidy: object = None  # optional callable applied to the value read or defaulted
+
+    def read(self, environ, values):
+        text = environ.get(self.name) if self.env else None
+        if text is None or text == "":
+            value = self.default
+            if isinstance(value, Computed):
+                value = value.compute(values)
+            elif isinstance(value, list):
+                value = list(value)
+        else:
+            try:
+                value = READERS[self.type](text)
+            except ValueError:
+                raise ValueError(f"{self.name} must be {TYPE_NAMES[self.type]}, "
+                                 f"not {text!r}") from None
+        return self.tidy(value) if self.tidy and value is not None else value
+
+    @property
+    def shown_default(self):
+        """The default as the README's table writes it."""
+        if isinstance(self.default, Computed):
+            return f"computed: {self.default.shown}"
+        if self.default is None:
+            return "unset"
+        if isinstance(self.default, bool):
+            return "true" if self.default else "false"
+        if isinstance(self.default, list):
+            return ",".join(self.default) or "empty"
+        return str(self.default)
+
+
+S = Setting
+SETTINGS = (
+    S("VAR_DIR", str, Computed("<repo>/var", lambda v: str(ROOT / "var")),
+      "Directory for the laptop database and the file outbox."),
+    S("DATABASE_URL", str,
+      Computed("sqlite:///$VAR_DIR/campaigns.db",
+               lambda v: f"sqlite:///{Path(v['VAR_DIR']) / 'campaigns.db'}"),
+      "peewee database URL: sqlite:///path or postgresql+pool://...?max_connections=N."),
+    # The default only suits a laptop; production sets its own (docs/operations.md).
+    S("SECRET_KEY", str, DEV_SECRET_KEY,
+      "Encrypts tracking and unsubscribe links; required outside APP_ENV=development."),
+    S("APP_ENV", str, None, "development lets the servers start with the development SECRET_KEY."),
+    S("DATABASE_STATEMENT_TIMEOUT_MS", int, 5000,
+      "Postgres cancels a longer statement and the API answers 503; 0: never."),
+    S("SECRET_KEY_FALLBACKS", list, [],
+      "Earlier SECRET_KEYs, comma-separated: links signed with them still work."),
+    S("BASE_URL", str, "http://127.0.0.1:8000",
+      "Public root of the service, used in tracking and unsubscribe links.",
+      tidy=lambda url: url.rstrip("/")),
+    S("MAX_CONTENT_LENGTH", int, 1024 * 1024, "Largest request body, in bytes."),
+    S("LOG_LEVEL", str, "INFO", "Level of the JSON request log."),
+    S("RATE_LIMIT", str, "600/minute",
+      "Requests per tenant, all its keys together (limits notation)."),
+    S("RATE_LIMIT_STORAGE_URI", str, "memory://",
+      "Where rate-limit counters live; memory:// counts per worker process, "
+      "redis://host:6379 shares them between workers and nodes."),
+    S("AUTH_FAILURE_RATE_LIMIT", str, "30/minute",
+      "Failed authentications per client address; over it, 429 before any lookup."),
+    S("TRUSTED_PROXIES", int, 0,
+      "Reverse proxies whose X-Forwarded-For is trusted (0: the socket's peer)."),
+
+    # Sending
+    S("MAIL_BACKEND", str, "file", "smtp, or file (writes .eml files to OUTBOX_DIR)."),
+    S("OUTBOX_DIR", str, Computed("$VAR_DIR/outbox", lambda v: str(Path(v["VAR_DIR"]) / "outbox")),
+      "Where the file backend writes messages."),
+    S("SMTP_HOST", str, "127.0.0.1", "SMTP relay host."),
+    S("SMTP_PORT", int, 25, "SMTP relay port."),
+    S("SMTP_USERNAME", str, None, "SMTP login, if the relay wants one."),
+    S("SMTP_PASSWORD", str, None, "SMTP password."),
+    S("SMTP_STARTTLS", bool, False, "Upgrade the SMTP connection with STARTTLS."),
+    S("SMTP_SSL", bool, False, "Connect to the relay over TLS from the start."),
+    S("SMTP_TIMEOUT", int, 30, "SMTP socket timeout, in seconds."),
+    S("INBOUND_SECRET", str, None,
+      "Shared secret for the inbound reply/bounce endpoint; unset turns it off."),
+    S("DISPATCH_BATCH", int, 100, "Leads one dispatcher pass claims at a time."),
+    S("DISPATCH_INTERVAL", float, 5.0, "Seconds the dispatcher sleeps between passes."),
+    S("RENDER_SECONDS", float, 1.0, "Time one message's templates may take to render."),
+    S("RENDER_MAX_BYTES", int, 256 * 1024, "Largest rendered subject or body, in bytes."),
+
+    # flask-smorest / OpenAPI: constants of the app, not read from the environment.
+    S("API_TITLE", str, "Campaigns API", "OpenAPI title.", env=False),
+    S("API_VERSION", str, "v1", "OpenAPI version of the API.", env=False),
+    S("OPENAPI_VERSION", str, "3.0.3", "OpenAPI document version.", env=False),
+    S("OPENAPI_URL_PREFIX", str, "/api/v1", "Where the OpenAPI files are served.", env=False),
+    S("OPENAPI_JSON_PATH", str, "openapi.json", "The OpenAPI document's path.", env=False),
+    S("OPENAPI_SWAGGER_UI_PATH", str, "docs", "Swagger UI's path.", env=False),
+    # Swagger UI's files are served from here (swagger-ui-bundle), not from a CDN: the
+    # docs work offline and send no reader to a third party.
+    S("OPENAPI_SWAGGER_UI_URL", str, "/api/v1/docs/assets/", "Swagger UI's assets.",
+      env=False),
+)
+del S
 
 
 class Config:
-    def __init__(self, **overrides):
-        env = os.environ.get
-        self.DATABASE_URL = env("DATABASE_URL") or f"sqlite:///{VAR / 'campaigns.db'}"
-        # Postgres cancels a statement running longer (ms; 0: never); the API answers 503.
-        self.DATABASE_STATEMENT_TIMEOUT_MS = _int("DATABASE_STATEMENT_TIMEOUT_MS", 5000)
-        # The default only suits a laptop; production sets its own (see README).
-        self.SECRET_KEY = env("SECRET_KEY") or DEV_SECRET_KEY
-        # Earlier SECRET_KEYs, comma-separated: links signed with them still work.
-        self.SECRET_KEY_FALLBACKS = [k.strip() for k in (env("SECRET_KEY_FALLBACKS") or "")
-                                     .split(",") if k.strip()]
-        self.BASE_URL = (env("BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
-        self.MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 1024 * 1024)
-        self.LOG_LEVEL = env("LOG_LEVEL") or "INFO"
-        self.RATE_LIMIT = env("RATE_LIMIT") or "600/minute"
-        self.RATE_LIMIT_STORAGE_URI = env("RATE_LIMIT_STORAGE_URI") or "memory://"
-        # Failed authentications allowed per client address; over it, 429 before lookup.
-        self.AUTH_FAILURE_RATE_LIMIT = env("AUTH_FAILURE_RATE_LIMIT") or "30/minute"
-        # Reverse proxies in front whose X-Forwarded-For is trusted (0: the socket's peer).
-        self.TRUSTED_PROXIES = _int("TRUSTED_PROXIES", 0)
+    """The settings, read from the environment when made; keyword overrides win.
 
-        # Sending
-        self.MAIL_BACKEND = env("MAIL_BACKEND") or "file"
-        self.OUTBOX_DIR = env("OUTBOX_DIR") or str(VAR / "outbox")
-        self.SMTP_HOST = env("SMTP_HOST") or "127.0.0.1"
-        self.SMTP_PORT = _int("SMTP_PORT", 25)
-        self.SMTP_USERNAME = env("SMTP_USERNAME") or None
-        self.SMTP_PASSWORD = env("SMTP_PASSWORD") or None
-        self.SMTP_STARTTLS = _bool("SMTP_STARTTLS", False)
-        self.SMTP_SSL = _bool("SMTP_SSL", False)
-        self.SMTP_TIMEOUT = _int("SMTP_TIMEOUT", 30)
-        self.INBOUND_SECRET = env("INBOUND_SECRET") or None
-        self.DISPATCH_BATCH = _int("DISPATCH_BATCH", 100)
-        self.DISPATCH_INTERVAL = float(env("DISPATCH_INTERVAL") or 5)
-        # A message's rendering budget: its templates' time, and each field's output.
-        self.RENDER_SECONDS = float(env("RENDER_SECONDS") or 1)
-        self.RENDER_MAX_BYTES = _int("RENDER_MAX_BYTES", 256 * 1024)
+    An override also feeds the computed defaults below it (``Config(VAR_DIR=...)`` moves
+    the default database), and any other upper-case keyword becomes a setting as is.
+    """
 
-        # flask-smorest / OpenAPI
-        self.API_TITLE = "Campaigns API"
-        self.API_VERSION = "v1"
-        self.OPENAPI_VERSION = "3.0.3"
-        self.OPENAPI_URL_PREFIX = "/api/v1"
-        self.OPENAPI_JSON_PATH = "openapi.json"
-        self.OPENAPI_SWAGGER_UI_PATH = "docs"
-        # Swagger UI's files are served from here (swagger-ui-bundle), not from a CDN: the
-        # docs work offline and send no reader to a third party.
-        self.OPENAPI_SWAGGER_UI_URL = "/api/v1/docs/assets/"
-        for key, value in overrides.items():
+    def __init__(self, environ=None, **overrides):
+        environ = os.environ if environ is None else environ
+        values = {}
+        for setting in SETTINGS:
+            if setting.name in overrides:
+                values[setting.name] = overrides[setting.name]
+            else:
+                values[setting.name] = setting.read(environ, values)
+        values.update(overrides)
+        for key, value in values.items():
             setattr(self, key, value)
 
     def as_dict(self):
         return {k: v for k, v in vars(self).items() if k.isupper()}
 
-
-class TestConfig(Config):
-    def __init__(self, **overrides):
-        super().__init__(**overrides)
-        self.TESTING = True
-        self.SECRET_KEY = overrides.get("SECRET_KEY", "test-secret")
-        self.MAIL_BACKEND = overrides.get("MAIL_BACKEND", "smtp")

@@ -14,9 +14,10 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from app import clock, create_app, database
-from app.config import ROOT, TestConfig
+from app.config import ROOT
 from app.models import MODELS
 from app.services import tenants
+from tests.config import TestConfig
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 ON_POSTGRES = PG_URL.startswith("postgres")

@@ -5,6 +5,7 @@ import pytest
 
 from app import config, create_app, database
 from app.models import ApiKey, Tenant, Workspace
+from tests.config import TestConfig
 from tests.conftest import BASE, _release, empty_database
 
 SECRET = re.compile(r"^sk_live_[A-Za-z0-9_-]{20,}$")
@@ -215,7 +216,7 @@ def test_db_upgrade_on_a_migrated_database_changes_nothing(cli):
 def fresh_cli(tmp_path):
     """The CLI of an app whose database has no tables yet."""
     with empty_database("campaigns_cli", tmp_path) as url:
-        runner = create_app(config.TestConfig(DATABASE_URL=url)).test_cli_runner()
+        runner = create_app(TestConfig(DATABASE_URL=url)).test_cli_runner()
         yield lambda *args: runner.invoke(args=list(args))
         _release(database.db.obj)
 

@@ -4,10 +4,11 @@ import logging
 
 import pytest
 
-from app import config, create_app, database
+from app import create_app, database
 from app.api.requestlog import JsonFormatter
 from app.models import new_id
 from app.services import campaigns, leads
+from tests.config import TestConfig
 from tests.conftest import BASE, STEP, Tenant
 
 # Nothing listens on port 1: connecting fails at once, as with a stopped database.
@@ -27,7 +28,7 @@ def assert_error(response, status, code):
 
 
 def unreachable_app(**overrides):
-    return create_app(config.TestConfig(DATABASE_URL=UNREACHABLE, **overrides))
+    return create_app(TestConfig(DATABASE_URL=UNREACHABLE, **overrides))
 
 
 @pytest.fixture

@@ -20,12 +20,13 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from schemathesis import checks
 
-from app import config, create_app, database
+from app import create_app, database
 from app.api.core.auth import BEARER
 from app.lifecycle import CampaignStatus
 from app.models import ApiKey, Campaign, hash_key
 from app.models import campaign as campaign_model
 from tests import strategies  # also registers the message/rfc822 generator
+from tests.config import TestConfig
 from tests.conftest import BASE
 
 SLUG = "acme-corp"
@@ -75,7 +76,7 @@ CONFIG = {
 def _load_schema():
     """The document exactly as served, read from an app that touches no real data."""
     with tempfile.TemporaryDirectory() as directory:
-        app = create_app(config.TestConfig(DATABASE_URL=f"sqlite:///{directory}/openapi.db"))
+        app = create_app(TestConfig(DATABASE_URL=f"sqlite:///{directory}/openapi.db"))
         return schemathesis.openapi.from_wsgi(
             "/api/v1/openapi.json", app, config=schemathesis.Config.from_dict(CONFIG))
 

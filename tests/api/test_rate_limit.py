@@ -394,10 +394,11 @@ def test_an_over_limit_address_is_refused_before_the_database_is_touched(limited
     shared = {"RATE_LIMIT_STORAGE_URI": REDIS_URL, "AUTH_FAILURE_RATE_LIMIT": "1/minute"}
     made_up(limited(**shared).test_client(), limited.first, address=address)
 
-    from app import config, create_app
+    from app import create_app
     from tests.api.test_health_and_logging import UNREACHABLE
+    from tests.config import TestConfig
     bound = database.db.obj
-    app = create_app(config.TestConfig(DATABASE_URL=UNREACHABLE, **shared))
+    app = create_app(TestConfig(DATABASE_URL=UNREACHABLE, **shared))
     try:
         response = made_up(app.test_client(), limited.first, address=address)
     finally:
