@@ -46,6 +46,9 @@ class Config:
         self.INBOUND_SECRET = env("INBOUND_SECRET") or None
         self.DISPATCH_BATCH = _int("DISPATCH_BATCH", 100)
         self.DISPATCH_INTERVAL = float(env("DISPATCH_INTERVAL") or 5)
+        # Development only: webhook URLs may be http, and may resolve to private addresses.
+        self.WEBHOOK_ALLOW_HTTP = _bool("WEBHOOK_ALLOW_HTTP", False)
+        self.WEBHOOK_ALLOW_PRIVATE = _bool("WEBHOOK_ALLOW_PRIVATE", False)
 
         # flask-smorest / OpenAPI
         self.API_TITLE = "Campaigns API"

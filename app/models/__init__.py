@@ -37,9 +37,21 @@ from app.models.lead import (
     Suppression,
 )
 from app.models.tenancy import ApiKey, Tenant, Workspace, hash_key
+from app.models.webhook import (
+    DELIVERY_DELIVERED,
+    DELIVERY_FAILED,
+    DELIVERY_PENDING,
+    DELIVERY_STATUSES,
+    WEBHOOK_DISABLED,
+    WEBHOOK_ENABLED,
+    WEBHOOK_STATUSES,
+    Webhook,
+    WebhookDelivery,
+    WebhookEvent,
+)
 
 MODELS = [Tenant, Workspace, ApiKey, Campaign, CampaignEvent, Lead, Message, Suppression,
-          IdempotencyRecord, CampaignCount]
+          IdempotencyRecord, CampaignCount, Webhook, WebhookEvent, WebhookDelivery]
 
 __all__ = [
     "BOUNCED", "CLAIMED", "COUNTED_MESSAGE_STATUSES", "FAILED", "IN_PROGRESS", "LEAD_COMPLETED",
@@ -48,4 +60,7 @@ __all__ = [
     "ACTIVE", "COMPLETED", "DRAFT", "GOALS", "MAX_STEPS", "MODELS", "PAUSED", "STATUSES",
     "WEEKDAYS", "ApiKey", "BaseModel", "Campaign", "CampaignCount", "CampaignEvent", "JSONField", "Tenant", "from_row",
     "Workspace", "default_settings", "hash_key", "new_id",
+    "DELIVERY_DELIVERED", "DELIVERY_FAILED", "DELIVERY_PENDING", "DELIVERY_STATUSES",
+    "WEBHOOK_DISABLED", "WEBHOOK_ENABLED", "WEBHOOK_STATUSES", "Webhook", "WebhookDelivery",
+    "WebhookEvent",
 ]
