@@ -3,9 +3,7 @@ import base64
 
 import pytest
 
-from app import database
 from app.models import Webhook, WebhookDelivery
-from tests.conftest import _release
 from tests.webhooks.conftest import URL
 
 HOOK = "https://crm.example.com/hooks"
@@ -59,15 +57,15 @@ def test_bad_url_is_422(api, tenant, url):
     assert Webhook.select().count() == 0
 
 
-def test_http_url_is_refused_without_the_setting(make_app, tenant):
-    strict = make_app()  # the default settings, on the same database
-    with database.connection():
-        response = strict.test_client().post(
-            URL, headers=tenant.headers,
-            json={"workspace_slug": tenant.slug, "url": "http://crm.example.com/hooks"})
-    _release(database.db.obj)
+def test_http_url_is_refused_without_the_setting(app, api, tenant):
+    app.config["WEBHOOK_ALLOW_HTTP"] = False  # the default
+
+    response = api.post(URL, json={"workspace_slug": tenant.slug,
+                                   "url": "http://crm.example.com/hooks"})
+
     assert response.status_code == 422
     assert response.json["error"]["details"]["fields"]["url"] == ["The URL must use https."]
+    assert Webhook.select().count() == 0
 
 
 def test_http_url_is_allowed_with_the_setting(create_webhook):
