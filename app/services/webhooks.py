@@ -148,7 +148,7 @@ def emit(workspace_id, event_type, data, *, now=None):
     """Record ``event_type`` for every enabled webhook of the workspace that subscribes
     to it: one event row and one due delivery per webhook. Call it inside the
     transaction of the change it reports, so both commit or neither does. Sends
-    nothing. Returns the event, or None when no webhook listens (nothing is written)."""
+    nothing. ``data`` gets the workspace's slug when it does not carry it. Returns the event, or None when no webhook listens (nothing is written)."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown webhook event type {event_type!r}")
     moment = now or clock.now()
@@ -157,6 +157,9 @@ def emit(workspace_id, event_type, data, *, now=None):
         if hook.subscribes_to(event_type)]
     if not hooks:
         return None
+    if "workspace_slug" not in data:  # every event names its workspace
+        slug = Workspace.select(Workspace.slug).where(Workspace.id == workspace_id).scalar()
+        data = {"workspace_slug": slug, **data}
     with transaction():  # a savepoint inside the caller's transaction
         event = WebhookEvent.create(workspace=workspace_id, type=event_type,
                                     payload=body(event_type, data, moment), created_at=moment)

@@ -101,6 +101,12 @@ def test_emit_is_undone_with_the_callers_transaction(tenant, hook):
     assert WebhookDelivery.select().count() == 0
 
 
+def test_emit_names_the_workspace(tenant, hook):
+    with transaction():
+        event = webhooks.emit(tenant.workspace.id, "lead.opened", {"lead_id": "lead_1"})
+    assert event.payload["data"] == {"workspace_slug": tenant.slug, "lead_id": "lead_1"}
+
+
 def test_emit_refuses_an_unknown_type(tenant):
     with pytest.raises(ValueError):
         webhooks.emit(tenant.workspace.id, "lead.exploded", {})
