@@ -133,6 +133,9 @@ SETTINGS = (
       "Shared secret for the inbound reply/bounce endpoint; unset turns it off."),
     S("DISPATCH_BATCH", int, 100, "Leads one dispatcher pass claims at a time."),
     S("DISPATCH_INTERVAL", float, 5.0, "Seconds the dispatcher sleeps between passes."),
+    S("WEBHOOK_ALLOW_HTTP", bool, False, "Development only: webhook URLs may be http."),
+    S("WEBHOOK_ALLOW_PRIVATE", bool, False,
+      "Development only: webhooks may be delivered to loopback and private addresses."),
     S("RENDER_SECONDS", float, 1.0, "Time one message's templates may take to render."),
     S("RENDER_MAX_BYTES", int, 256 * 1024, "Largest rendered subject or body, in bytes."),
 

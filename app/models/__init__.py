@@ -12,12 +12,27 @@ from app.models.campaign import (
 from app.models.idempotency import IdempotencyRecord
 from app.models.lead import Lead, Message, Suppression
 from app.models.tenancy import ApiKey, Tenant, Workspace, hash_key
+from app.models.webhook import (
+    DELIVERY_DELIVERED,
+    DELIVERY_FAILED,
+    DELIVERY_PENDING,
+    DELIVERY_STATUSES,
+    WEBHOOK_DISABLED,
+    WEBHOOK_ENABLED,
+    WEBHOOK_STATUSES,
+    Webhook,
+    WebhookDelivery,
+    WebhookEvent,
+)
 
 MODELS = [Tenant, Workspace, ApiKey, Campaign, CampaignEvent, Lead, Message, Suppression,
-          IdempotencyRecord, CampaignCount]
+          IdempotencyRecord, CampaignCount, Webhook, WebhookEvent, WebhookDelivery]
 
 __all__ = [
     "GOALS", "MAX_STEPS", "MODELS", "WEEKDAYS", "ApiKey", "BaseModel", "Campaign",
     "CampaignCount", "CampaignEvent", "IdempotencyRecord", "JSONField", "Lead", "Message",
     "Suppression", "Tenant", "Workspace", "default_settings", "hash_key", "new_id",
+    "DELIVERY_DELIVERED", "DELIVERY_FAILED", "DELIVERY_PENDING", "DELIVERY_STATUSES",
+    "WEBHOOK_DISABLED", "WEBHOOK_ENABLED", "WEBHOOK_STATUSES", "Webhook", "WebhookDelivery",
+    "WebhookEvent",
 ]

@@ -1,0 +1,114 @@
+from flask import current_app, g
+from flask.views import MethodView
+
+from app.api.core.blueprint import Blueprint
+from app.api.core.schemas import DeletedSchema, envelope, page_body
+from app.api.webhooks.schemas import (
+    DeliveryEnvelope,
+    DeliveryListEnvelope,
+    DeliveryListQuerySchema,
+    WebhookCreatedEnvelope,
+    WebhookCreateSchema,
+    WebhookEnvelope,
+    WebhookListEnvelope,
+    WebhookListQuerySchema,
+    WebhookUpdateSchema,
+)
+from app.services import webhooks as service
+
+blp = Blueprint("webhooks", __name__,
+                description="Endpoints that receive signed events (Standard Webhooks).")
+
+WebhookDeletedEnvelope = envelope(DeletedSchema, "WebhookDeletedEnvelope")
+
+
+def _allow_http():
+    return bool(current_app.config.get("WEBHOOK_ALLOW_HTTP"))
+
+
+@blp.route("")
+class Webhooks(MethodView):
+    @blp.doc(operationId="listWebhooks")
+    @blp.arguments(WebhookListQuerySchema, location="query")
+    @blp.response(200, WebhookListEnvelope)
+    @blp.errors(401, 404)
+    def get(self, args):
+        """List a workspace's webhooks, newest first"""
+        items, total = service.list_webhooks(g.tenant, **args)
+        return page_body(items, total, args)
+
+    @blp.doc(operationId="createWebhook")
+    @blp.arguments(WebhookCreateSchema)
+    @blp.response(201, WebhookCreatedEnvelope)
+    @blp.errors(401, 404)
+    @blp.idempotent
+    def post(self, data):
+        """Create a webhook; the answer shows its signing secret, this once"""
+        webhook, secret = service.create_webhook(g.tenant, **data, allow_http=_allow_http())
+        webhook.secret = secret
+        return {"success": True, "data": webhook}
+
+
+@blp.route("/<string:webhook_id>")
+class WebhookById(MethodView):
+    @blp.doc(operationId="getWebhook")
+    @blp.response(200, WebhookEnvelope)
+    @blp.errors(401, 404)
+    def get(self, webhook_id):
+        """Get a webhook, with why it was disabled if it was"""
+        return {"success": True, "data": service.get_webhook(g.tenant, webhook_id)}
+
+    @blp.doc(operationId="updateWebhook")
+    @blp.arguments(WebhookUpdateSchema)
+    @blp.response(200, WebhookEnvelope)
+    @blp.errors(401, 404)
+    def patch(self, changes, webhook_id):
+        """Change a webhook's URL, events, description or status"""
+        webhook = service.update_webhook(g.tenant, webhook_id, changes=changes,
+                                         allow_http=_allow_http())
+        return {"success": True, "data": webhook}
+
+    @blp.doc(operationId="deleteWebhook")
+    @blp.response(200, WebhookDeletedEnvelope)
+    @blp.errors(401, 404)
+    def delete(self, webhook_id):
+        """Delete a webhook and its deliveries"""
+        webhook = service.delete_webhook(g.tenant, webhook_id)
+        return {"success": True, "data": {"id": webhook.id, "deleted": True}}
+
+
+@blp.route("/<string:webhook_id>/test")
+class WebhookTest(MethodView):
+    @blp.doc(operationId="testWebhook")
+    @blp.response(202, DeliveryEnvelope)
+    @blp.errors(401, 404)
+    @blp.idempotent
+    def post(self, webhook_id):
+        """Send a webhook.test event to this webhook alone"""
+        return {"success": True, "data": service.send_test(g.tenant, webhook_id)}
+
+
+@blp.route("/<string:webhook_id>/deliveries")
+class WebhookDeliveries(MethodView):
+    @blp.doc(operationId="listWebhookDeliveries")
+    @blp.arguments(DeliveryListQuerySchema, location="query")
+    @blp.response(200, DeliveryListEnvelope)
+    @blp.errors(401, 404)
+    def get(self, args, webhook_id):
+        """List a webhook's deliveries, newest first, by cursor"""
+        items, has_more = service.list_deliveries(g.tenant, webhook_id, **args)
+        return {"success": True, "data": items,
+                "pagination": {"limit": args["limit"], "has_more": has_more,
+                               "next_cursor": items[-1].id if has_more else None}}
+
+
+@blp.route("/<string:webhook_id>/deliveries/<string:delivery_id>/retry")
+class WebhookDeliveryRetry(MethodView):
+    @blp.doc(operationId="retryWebhookDelivery")
+    @blp.response(202, DeliveryEnvelope)
+    @blp.errors(401, 404)
+    @blp.idempotent
+    def post(self, webhook_id, delivery_id):
+        """Make a delivery due now again"""
+        delivery = service.retry_delivery(g.tenant, webhook_id, delivery_id)
+        return {"success": True, "data": delivery}

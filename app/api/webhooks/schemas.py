@@ -1,0 +1,108 @@
+import marshmallow as ma
+from marshmallow import validate
+
+from app.api.core.schemas import Schema, UTCDateTime, envelope
+from app.api.fields import TrimmedString
+from app.models import DELIVERY_STATUSES, WEBHOOK_STATUSES
+from app.services.webhooks import EVENT_TYPES
+
+EVENT_CHOICES = ("*", *EVENT_TYPES)
+
+
+def _events(**kwargs):
+    return ma.fields.List(
+        ma.fields.String(validate=validate.OneOf(EVENT_CHOICES)),
+        validate=validate.Length(1, len(EVENT_CHOICES)),
+        metadata={"description": "Event types to receive, or [\"*\"] for all."}, **kwargs)
+
+
+def _url(**kwargs):
+    return ma.fields.String(
+        validate=validate.Length(1, 2048),
+        metadata={"description": "Where events are POSTed: an https URL.",
+                  "example": "https://crm.example.com/hooks/campaigns"}, **kwargs)
+
+
+# ---- requests ----------------------------------------------------------------------
+
+class WebhookListQuerySchema(Schema):
+    workspace = ma.fields.String(required=True, validate=validate.Length(1, 100),
+                                 metadata={"description": "Workspace slug"})
+    limit = ma.fields.Integer(load_default=20, validate=validate.Range(1, 100))
+    offset = ma.fields.Integer(load_default=0, validate=validate.Range(0, 10_000_000))
+
+
+class WebhookCreateSchema(Schema):
+    workspace_slug = ma.fields.String(required=True, validate=validate.Length(1, 100))
+    url = _url(required=True)
+    events = _events(load_default=lambda: ["*"])
+    description = TrimmedString(load_default="", validate=validate.Length(0, 500))
+
+
+class WebhookUpdateSchema(Schema):
+    url = _url()
+    events = _events()
+    description = TrimmedString(validate=validate.Length(0, 500))
+    status = ma.fields.String(validate=validate.OneOf(WEBHOOK_STATUSES),
+                              metadata={"description": "Enabling again clears the failure."})
+
+
+class DeliveryListQuerySchema(Schema):
+    limit = ma.fields.Integer(load_default=20, validate=validate.Range(1, 100))
+    starting_after = ma.fields.String(
+        validate=validate.Length(1, 64),
+        metadata={"description": "Cursor: the id of the last delivery of the previous page."})
+
+
+# ---- responses ---------------------------------------------------------------------
+
+class WebhookSchema(Schema):
+    id = ma.fields.String(required=True, metadata={"example": "whk_01jd3v0m4h8x3q2w9e7r6t5y4u"})
+    workspace_slug = ma.fields.String(required=True, attribute="workspace.slug")
+    url = ma.fields.String(required=True)
+    events = ma.fields.List(ma.fields.String(), required=True)
+    description = ma.fields.String(required=True)
+    status = ma.fields.String(required=True, validate=validate.OneOf(WEBHOOK_STATUSES))
+    disabled_reason = ma.fields.String(required=True, allow_none=True)
+    failing_since = UTCDateTime(required=True, allow_none=True,
+                                metadata={"description": "Since when every attempt failed."})
+    created_at = UTCDateTime(required=True)
+    updated_at = UTCDateTime(required=True)
+
+
+class WebhookCreatedSchema(WebhookSchema):
+    secret = ma.fields.String(
+        required=True, metadata={"description": "The signing secret (Standard Webhooks). "
+                                                "Shown this once: keep it."})
+
+
+class DeliverySchema(Schema):
+    id = ma.fields.String(required=True, metadata={"example": "whd_01jd3v0m4h8x3q2w9e7r6t5y4u"})
+    event_id = ma.fields.String(required=True, attribute="event.id",
+                                metadata={"description": "The webhook-id header."})
+    type = ma.fields.String(required=True, attribute="event.type")
+    status = ma.fields.String(required=True, validate=validate.OneOf(DELIVERY_STATUSES))
+    attempts = ma.fields.Integer(required=True)
+    last_status_code = ma.fields.Integer(required=True, allow_none=True)
+    last_error = ma.fields.String(required=True, allow_none=True)
+    next_attempt_at = UTCDateTime(required=True, allow_none=True)
+    delivered_at = UTCDateTime(required=True, allow_none=True)
+    created_at = UTCDateTime(required=True)
+
+
+class CursorPaginationSchema(Schema):
+    limit = ma.fields.Integer(required=True)
+    has_more = ma.fields.Boolean(required=True)
+    next_cursor = ma.fields.String(required=True, allow_none=True,
+                                   metadata={"description": "Pass as starting_after."})
+
+
+WebhookEnvelope = envelope(WebhookSchema, "WebhookEnvelope")
+WebhookCreatedEnvelope = envelope(WebhookCreatedSchema, "WebhookCreatedEnvelope")
+WebhookListEnvelope = envelope(WebhookSchema, "WebhookListEnvelope", paginated=True)
+DeliveryEnvelope = envelope(DeliverySchema, "WebhookDeliveryEnvelope")
+DeliveryListEnvelope = Schema.from_dict({
+    "success": ma.fields.Boolean(required=True, dump_default=True, metadata={"enum": [True]}),
+    "data": ma.fields.List(ma.fields.Nested(DeliverySchema), required=True),
+    "pagination": ma.fields.Nested(CursorPaginationSchema, required=True),
+}, name="WebhookDeliveryListEnvelope")

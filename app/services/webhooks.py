@@ -1,0 +1,226 @@
+"""Webhook use cases: endpoints per workspace, their deliveries, and ``emit``, which the
+engine calls inside its own transaction so an event is written with the change it
+reports (an outbox: app.services.webhook_delivery sends it later)."""
+import base64
+import secrets
+from urllib.parse import urlsplit
+
+from app import clock
+from app.database import transaction
+from app.errors import NotFound, ValidationFailed
+from app.models import (
+    DELIVERY_FAILED,
+    DELIVERY_PENDING,
+    WEBHOOK_DISABLED,
+    WEBHOOK_ENABLED,
+    Webhook,
+    WebhookDelivery,
+    WebhookEvent,
+    Workspace,
+)
+
+EVENT_TYPES = (
+    "campaign.started", "campaign.paused", "campaign.resumed", "campaign.completed",
+    "message.sent", "message.bounced", "message.failed",
+    "lead.opened", "lead.clicked", "lead.replied", "lead.unsubscribed", "lead.completed",
+    "mailbox.error",
+    "webhook.test",
+)
+SECRET_PREFIX = "whsec_"
+
+
+def new_secret():
+    """``whsec_`` and 32 random bytes in base64: the form Standard Webhooks libraries read."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def check_url(url, *, allow_http=False):
+    """Refuse a URL that is not absolute https (http too with ``allow_http``)."""
+    problem = None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a port out of range
+    except ValueError:
+        parts, problem = None, "Give an absolute URL."
+    schemes = ("https", "http") if allow_http else ("https",)
+    if problem is None and parts.scheme not in schemes:
+        problem = ("The URL must use https." if not allow_http
+                   else "The URL must use https or http.")
+    elif problem is None and not parts.hostname:
+        problem = "Give an absolute URL with a host."
+    elif problem is None and (parts.username or parts.password):
+        problem = "The URL must not carry a user name or password."
+    elif problem is None and parts.fragment:
+        problem = "The URL must not have a fragment."
+    if problem:
+        raise ValidationFailed(details={"fields": {"url": [problem]}})
+
+
+def _check_events(events):
+    unknown = [e for e in events if e != "*" and e not in EVENT_TYPES]
+    if unknown or not events:
+        raise ValidationFailed(details={"fields": {"events": [
+            "List event types from: " + ", ".join(("*",) + EVENT_TYPES) + "."]}})
+    return list(dict.fromkeys(events))
+
+
+def _workspace(tenant, slug):
+    workspace = Workspace.for_tenant(tenant).where(Workspace.slug == slug).first()
+    if workspace is None:
+        raise NotFound(f"No workspace '{slug}'.", code="workspace_not_found",
+                       details={"workspace": slug})
+    return workspace
+
+
+def get_webhook(tenant, webhook_id):
+    """The tenant's webhook with its workspace, or NotFound (also for other tenants')."""
+    webhook = (Webhook.select(Webhook, Workspace).join(Workspace)
+               .where((Webhook.tenant == tenant) & (Webhook.id == webhook_id)).first())
+    if webhook is None:
+        raise NotFound(f"No webhook '{webhook_id}'.", code="webhook_not_found",
+                       details={"id": webhook_id})
+    return webhook
+
+
+def create_webhook(tenant, *, workspace_slug, url, events=("*",), description="",
+                   allow_http=False):
+    """A new enabled endpoint, and its secret (the one time it is shown)."""
+    check_url(url, allow_http=allow_http)
+    events = _check_events(list(events))
+    workspace = _workspace(tenant, workspace_slug)
+    secret = new_secret()
+    with transaction():
+        webhook = Webhook.create(tenant=tenant, workspace=workspace, url=url, events=events,
+                                 description=description, secret=secret)
+    webhook.workspace = workspace
+    return webhook, secret
+
+
+def list_webhooks(tenant, *, workspace, limit=20, offset=0):
+    """A workspace's webhooks newest first, and how many it has."""
+    ws = _workspace(tenant, workspace)
+    query = Webhook.select().where(Webhook.workspace == ws)
+    total = query.count()
+    items = list(query.order_by(Webhook.created_at.desc(), Webhook.id.desc())
+                 .limit(limit).offset(offset))
+    for item in items:
+        item.workspace = ws
+    return items, total
+
+
+def update_webhook(tenant, webhook_id, *, changes, allow_http=False):
+    """Change url, events, description or status; enabling again forgets the failures."""
+    if "url" in changes:
+        check_url(changes["url"], allow_http=allow_http)
+    if "events" in changes:
+        changes = {**changes, "events": _check_events(list(changes["events"]))}
+    with transaction():
+        webhook = get_webhook(tenant, webhook_id)
+        for name in ("url", "events", "description"):
+            if name in changes:
+                setattr(webhook, name, changes[name])
+        status = changes.get("status")
+        if status == WEBHOOK_ENABLED and webhook.status != WEBHOOK_ENABLED:
+            webhook.status = WEBHOOK_ENABLED
+            webhook.disabled_reason = None
+            webhook.failing_since = None
+        elif status == WEBHOOK_DISABLED and webhook.status != WEBHOOK_DISABLED:
+            webhook.status = WEBHOOK_DISABLED
+            webhook.disabled_reason = "Disabled through the API."
+        webhook.updated_at = clock.now()
+        webhook.save()
+    return webhook
+
+
+def delete_webhook(tenant, webhook_id):
+    """Delete the endpoint and its deliveries (its events stay for other endpoints)."""
+    with transaction():
+        webhook = get_webhook(tenant, webhook_id)
+        webhook.delete_instance()
+    return webhook
+
+
+def body(event_type, data, moment):
+    return {"type": event_type, "timestamp": clock.utc_text(moment), "data": data}
+
+
+def emit(workspace_id, event_type, data, *, now=None):
+    """Record ``event_type`` for every enabled webhook of the workspace that subscribes
+    to it: one event row and one due delivery per webhook. Call it inside the
+    transaction of the change it reports, so both commit or neither does. Sends
+    nothing. ``data`` gets the workspace's slug when it does not carry it. Returns the event, or None when no webhook listens (nothing is written)."""
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"unknown webhook event type {event_type!r}")
+    moment = now or clock.now()
+    hooks = [hook for hook in Webhook.select(Webhook.id, Webhook.events).where(
+        (Webhook.workspace == workspace_id) & (Webhook.status == WEBHOOK_ENABLED))
+        if hook.subscribes_to(event_type)]
+    if not hooks:
+        return None
+    if "workspace_slug" not in data:  # every event names its workspace
+        slug = Workspace.select(Workspace.slug).where(Workspace.id == workspace_id).scalar()
+        data = {"workspace_slug": slug, **data}
+    with transaction():  # a savepoint inside the caller's transaction
+        event = WebhookEvent.create(workspace=workspace_id, type=event_type,
+                                    payload=body(event_type, data, moment), created_at=moment)
+        WebhookDelivery.insert_many(
+            [{"id": WebhookDelivery.id.default(), "webhook": hook.id, "event": event.id,
+              "next_attempt_at": moment, "created_at": moment, "updated_at": moment}
+             for hook in hooks]).execute()
+    return event
+
+
+def send_test(tenant, webhook_id, *, now=None):
+    """A ``webhook.test`` event for this endpoint alone, due now."""
+    moment = now or clock.now()
+    with transaction():
+        webhook = get_webhook(tenant, webhook_id)
+        event = WebhookEvent.create(
+            workspace=webhook.workspace_id, type="webhook.test", created_at=moment,
+            payload=body("webhook.test", {"webhook_id": webhook.id,
+                                          "workspace_slug": webhook.workspace.slug}, moment))
+        delivery = WebhookDelivery.create(webhook=webhook, event=event, next_attempt_at=moment,
+                                          created_at=moment, updated_at=moment)
+    delivery.event = event
+    return delivery
+
+
+def list_deliveries(tenant, webhook_id, *, limit=20, starting_after=None):
+    """The endpoint's deliveries newest first, by cursor; and whether more follow."""
+    webhook = get_webhook(tenant, webhook_id)
+    query = (WebhookDelivery.select(WebhookDelivery, WebhookEvent).join(WebhookEvent)
+             .where(WebhookDelivery.webhook == webhook))
+    if starting_after:
+        cursor = (WebhookDelivery.select(WebhookDelivery.created_at, WebhookDelivery.id)
+                  .where((WebhookDelivery.webhook == webhook)
+                         & (WebhookDelivery.id == starting_after)).first())
+        if cursor is None:
+            raise ValidationFailed(details={"fields": {"starting_after": [
+                "No delivery of this webhook has that id."]}})
+        query = query.where(
+            (WebhookDelivery.created_at < cursor.created_at)
+            | ((WebhookDelivery.created_at == cursor.created_at)
+               & (WebhookDelivery.id < cursor.id)))
+    rows = list(query.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc())
+                .limit(limit + 1))
+    return rows[:limit], len(rows) > limit
+
+
+def retry_delivery(tenant, webhook_id, delivery_id, *, now=None):
+    """Make a delivery due now again (a failed one gets a fresh set of attempts)."""
+    moment = now or clock.now()
+    with transaction():
+        webhook = get_webhook(tenant, webhook_id)
+        delivery = (WebhookDelivery.select(WebhookDelivery, WebhookEvent).join(WebhookEvent)
+                    .where((WebhookDelivery.webhook == webhook)
+                           & (WebhookDelivery.id == delivery_id)).first())
+        if delivery is None:
+            raise NotFound(f"No delivery '{delivery_id}'.", code="delivery_not_found",
+                           details={"id": delivery_id})
+        if delivery.status == DELIVERY_FAILED:
+            delivery.attempts = 0
+        delivery.status = DELIVERY_PENDING
+        delivery.next_attempt_at = moment
+        delivery.updated_at = moment
+        delivery.save()
+    return delivery
