@@ -15,6 +15,14 @@ from app.models.campaign import (
     default_settings,
 )
 from app.models.idempotency import IdempotencyRecord
+from app.models.mailbox import (
+    MAILBOX_ACTIVE,
+    MAILBOX_ERROR,
+    MAILBOX_PAUSED,
+    MAILBOX_STATUSES,
+    SECURITY_MODES,
+    Mailbox,
+)
 from app.models.lead import (
     BOUNCED,
     CLAIMED,
@@ -38,8 +46,8 @@ from app.models.lead import (
 )
 from app.models.tenancy import ApiKey, Tenant, Workspace, hash_key
 
-MODELS = [Tenant, Workspace, ApiKey, Campaign, CampaignEvent, Lead, Message, Suppression,
-          IdempotencyRecord, CampaignCount]
+MODELS = [Tenant, Workspace, ApiKey, Campaign, CampaignEvent, Mailbox, Lead, Message,
+          Suppression, IdempotencyRecord, CampaignCount]
 
 __all__ = [
     "BOUNCED", "CLAIMED", "COUNTED_MESSAGE_STATUSES", "FAILED", "IN_PROGRESS", "LEAD_COMPLETED",
@@ -48,4 +56,6 @@ __all__ = [
     "ACTIVE", "COMPLETED", "DRAFT", "GOALS", "MAX_STEPS", "MODELS", "PAUSED", "STATUSES",
     "WEEKDAYS", "ApiKey", "BaseModel", "Campaign", "CampaignCount", "CampaignEvent", "JSONField", "Tenant", "from_row",
     "Workspace", "default_settings", "hash_key", "new_id",
+    "MAILBOX_ACTIVE", "MAILBOX_ERROR", "MAILBOX_PAUSED", "MAILBOX_STATUSES", "SECURITY_MODES",
+    "Mailbox",
 ]
