@@ -25,11 +25,13 @@ migration: install
 
 demo: migrate
 	$(FLASK) tenants demo --workspace acme-corp
+	@mkdir -p var; test -s var/encryption_keys || (umask 077; $(PY) -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())" > var/encryption_keys)
 
 # Laptop mode: SQLite under var/, mail written to var/outbox/ as .eml files; the web
 # server and a dispatcher run together and stop together (Ctrl-C).
 run: demo
-	@$(FLASK) dispatcher run --interval 2 & dispatcher=$$!; \
+	@export ENCRYPTION_KEYS="$${ENCRYPTION_KEYS:-$$(cat var/encryption_keys)}"; \
+	$(FLASK) dispatcher run --interval 2 & dispatcher=$$!; \
 	trap 'kill $$dispatcher 2>/dev/null; wait $$dispatcher 2>/dev/null' EXIT INT TERM; \
 	$(VENV)/bin/gunicorn wsgi:app -c gunicorn.conf.py --bind $(HOST):$(PORT) --workers 2
 

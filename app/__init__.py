@@ -62,6 +62,9 @@ def create_app(config=None):
     from app.api import limits
     limits.init_app(app)
 
+    from app import crypto
+    crypto.configure(app.config["ENCRYPTION_KEYS"])
+
     from app import database
     database.bind(app.config["DATABASE_URL"])
     # Liveness must answer even when the database does not, and the API's documents

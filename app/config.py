@@ -2,6 +2,8 @@
 import os
 from pathlib import Path
 
+from cryptography.fernet import Fernet
+
 ROOT = Path(__file__).resolve().parent.parent
 VAR = Path(os.environ.get("VAR_DIR", ROOT / "var"))
 
@@ -27,6 +29,9 @@ class Config:
         # Earlier SECRET_KEYs, comma-separated: links signed with them still work.
         self.SECRET_KEY_FALLBACKS = [k.strip() for k in (env("SECRET_KEY_FALLBACKS") or "")
                                      .split(",") if k.strip()]
+        # Fernet keys, comma-separated: the first encrypts mailbox passwords, all decrypt.
+        self.ENCRYPTION_KEYS = [k.strip() for k in (env("ENCRYPTION_KEYS") or "").split(",")
+                                if k.strip()]
         self.BASE_URL = (env("BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
         self.MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 1024 * 1024)
         self.LOG_LEVEL = env("LOG_LEVEL") or "INFO"
@@ -46,6 +51,7 @@ class Config:
         self.INBOUND_SECRET = env("INBOUND_SECRET") or None
         self.DISPATCH_BATCH = _int("DISPATCH_BATCH", 100)
         self.DISPATCH_INTERVAL = float(env("DISPATCH_INTERVAL") or 5)
+        self.MAILBOX_TEST_TIMEOUT = float(env("MAILBOX_TEST_TIMEOUT") or 10)
 
         # flask-smorest / OpenAPI
         self.API_TITLE = "Campaigns API"
@@ -70,3 +76,8 @@ class TestConfig(Config):
         self.TESTING = True
         self.SECRET_KEY = overrides.get("SECRET_KEY", "test-secret")
         self.MAIL_BACKEND = overrides.get("MAIL_BACKEND", "smtp")
+        self.ENCRYPTION_KEYS = overrides.get("ENCRYPTION_KEYS", [TEST_ENCRYPTION_KEY])
+
+
+# One generated key per test run: no key is written into the code.
+TEST_ENCRYPTION_KEY = Fernet.generate_key().decode()
