@@ -26,7 +26,9 @@ class MailboxAddress(ma.fields.String):
         value = super()._deserialize(value, attr, data, **kwargs)
         try:
             checked = email_validator.validate_email(
-                value.strip(), check_deliverability=False, allow_smtputf8=False)
+                value.strip(), check_deliverability=False, globally_deliverable=False,
+                test_environment=True,
+                allow_smtputf8=False)
         except email_validator.EmailNotValidError as exc:
             raise ma.ValidationError(str(exc)) from exc
         return checked.ascii_email
