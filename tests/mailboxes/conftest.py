@@ -91,16 +91,17 @@ ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 mail_location = maildir:{root}/mail/%u
-default_internal_user = {user}
-default_login_user = {user}
+default_internal_user = {internal}
+default_login_user = {login}
 default_internal_group = {group}
+first_valid_uid = 1
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {root}/passwd
 }}
 userdb {{
   driver = static
-  args = uid={user} gid={group} home={root}/home/%u
+  args = uid={user} gid={mail_group} home={root}/home/%u
 }}
 service imap-login {{
   inet_listener imap {{
@@ -126,7 +127,7 @@ service stats {{
 
 
 @pytest.fixture
-def dovecot(tmp_path):
+def dovecot():
     """A Dovecot IMAP server on a loopback port, with its own config, passwd-file and
     maildir under tmp_path: yields its port. Skipped when Dovecot is not installed."""
     binary = shutil.which("dovecot") or ("/usr/sbin/dovecot"
@@ -136,17 +137,32 @@ def dovecot(tmp_path):
     import grp
     import os
     import pwd
-    root = tmp_path / "dovecot"
+    import tempfile
+    from pathlib import Path
+    # Not under pytest's tmp_path: as root, Dovecot's own users must reach the mail
+    # (pytest's directories are private to their owner).
+    root = Path(tempfile.mkdtemp(prefix="dovecot-"))
+    root.chmod(0o755)
+    if os.getuid() == 0:  # Dovecot runs no login or mail process as root
+        internal, login = "dovecot", "dovenull"
+        user, mail_group = "dovecot", grp.getgrgid(pwd.getpwnam("dovecot").pw_gid).gr_name
+        group = "dovecot"
+    else:
+        internal = login = user = pwd.getpwuid(os.getuid()).pw_name
+        group = mail_group = grp.getgrgid(os.getgid()).gr_name
     for sub in ("run", "state", "mail", "home"):
         (root / sub).mkdir(parents=True)
+        shutil.chown(root / sub, user, mail_group) if sub in ("mail", "home") else None
     port = free_port()
-    user = pwd.getpwuid(os.getuid()).pw_name
-    group = grp.getgrgid(os.getgid()).gr_name
     (root / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}::::::\n")
     conf = root / "dovecot.conf"
-    conf.write_text(DOVECOT_CONF.format(root=root, port=port, user=user, group=group))
-    process = subprocess.Popen([binary, "-F", "-c", str(conf)], stdout=subprocess.PIPE,
+    conf.write_text(DOVECOT_CONF.format(root=root, port=port, user=user, group=group,
+                                        mail_group=mail_group, internal=internal,
+                                        login=login))
+    output = open(root / "stdout.log", "wb")
+    process = subprocess.Popen([binary, "-F", "-c", str(conf)], stdout=output,
                                stderr=subprocess.STDOUT)
+    output.close()
     deadline = time.monotonic() + 15
     while True:
         try:
@@ -154,7 +170,7 @@ def dovecot(tmp_path):
             break
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stdout.read().decode(errors="replace")
+                output = (root / "stdout.log").read_text(errors="replace")
                 log = (root / "dovecot.log").read_text() if (root / "dovecot.log").exists() else ""
                 process.kill()
                 pytest.fail(f"Dovecot did not start: {output}\n{log}")
@@ -166,6 +182,7 @@ def dovecot(tmp_path):
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def mailbox_body(slug, *, smtp=None, imap=None, **fields):
