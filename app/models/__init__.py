@@ -15,14 +15,6 @@ from app.models.campaign import (
     default_settings,
 )
 from app.models.idempotency import IdempotencyRecord
-from app.models.mailbox import (
-    MAILBOX_ACTIVE,
-    MAILBOX_ERROR,
-    MAILBOX_PAUSED,
-    MAILBOX_STATUSES,
-    SECURITY_MODES,
-    Mailbox,
-)
 from app.models.lead import (
     BOUNCED,
     CLAIMED,
@@ -43,6 +35,14 @@ from app.models.lead import (
     Lead,
     Message,
     Suppression,
+)
+from app.models.mailbox import (
+    MAILBOX_ACTIVE,
+    MAILBOX_ERROR,
+    MAILBOX_PAUSED,
+    MAILBOX_STATUSES,
+    SECURITY_MODES,
+    Mailbox,
 )
 from app.models.tenancy import ApiKey, Tenant, Workspace, hash_key
 

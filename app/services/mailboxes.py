@@ -3,6 +3,7 @@
 Passwords go in through ``app.crypto`` and never come out of this module except to log
 in to the mailbox's own server.
 """
+import contextlib
 import datetime as dt
 import smtplib
 import socket
@@ -364,10 +365,8 @@ def _logout(client):
     try:
         client.logout()
     except (imap_errors.IMAPClientError, OSError):
-        try:
+        with contextlib.suppress(OSError):
             client.shutdown()
-        except OSError:
-            pass
 
 
 def _imap_login(mailbox, password, timeout):

@@ -159,10 +159,9 @@ def dovecot():
     conf.write_text(DOVECOT_CONF.format(root=root, port=port, user=user, group=group,
                                         mail_group=mail_group, internal=internal,
                                         login=login))
-    output = open(root / "stdout.log", "wb")
-    process = subprocess.Popen([binary, "-F", "-c", str(conf)], stdout=output,
-                               stderr=subprocess.STDOUT)
-    output.close()
+    with open(root / "stdout.log", "wb") as output:
+        process = subprocess.Popen([binary, "-F", "-c", str(conf)], stdout=output,
+                                   stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 15
     while True:
         try:

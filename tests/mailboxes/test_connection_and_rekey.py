@@ -3,8 +3,7 @@ import logging
 
 from cryptography.fernet import Fernet
 
-from app import create_app, crypto, database
-from app import config
+from app import config, create_app, crypto, database
 from app.models import Mailbox
 from tests.conftest import _release
 from tests.mailboxes.conftest import BASE, PASSWORD, USER, mailbox_body
