@@ -184,6 +184,14 @@ def dovecot():
     shutil.rmtree(root, ignore_errors=True)
 
 
+def stored(mailbox_id):
+    """The mailbox's row as stored now (a request closes the test's Postgres connection)."""
+    from app import database
+    from app.models import Mailbox
+    with database.connection():
+        return Mailbox.get_by_id(mailbox_id)
+
+
 def mailbox_body(slug, *, smtp=None, imap=None, **fields):
     body = {"workspace_slug": slug, "email": "ada@acme.test", "from_name": "Ada Lovelace",
             "smtp": {"host": "smtp.acme.test", "port": 587, "security": "starttls",

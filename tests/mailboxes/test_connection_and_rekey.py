@@ -4,9 +4,8 @@ import logging
 from cryptography.fernet import Fernet
 
 from app import config, create_app, crypto, database
-from app.models import Mailbox
 from tests.conftest import _release
-from tests.mailboxes.conftest import BASE, PASSWORD, USER, mailbox_body
+from tests.mailboxes.conftest import BASE, PASSWORD, USER, mailbox_body, stored
 
 
 def _smtp(server, **extra):
@@ -68,15 +67,16 @@ def test_rekey_moves_every_password_to_the_first_key(db_url, tenant):
     with database.connection():
         created = client.post(BASE, json=body, headers=tenant.headers)
     assert created.status_code == 201
+    _release(database.db.obj)
 
     with_both = create_app(config.TestConfig(DATABASE_URL=db_url, ENCRYPTION_KEYS=[key_b, key_a]))
     result = with_both.test_cli_runner().invoke(args=["mailboxes", "rekey"])
     assert result.exit_code == 0, result.output
     assert "re-encrypted: 1 passwords" in result.output
+    _release(database.db.obj)
 
     create_app(config.TestConfig(DATABASE_URL=db_url, ENCRYPTION_KEYS=[key_b]))
-    with database.connection():
-        token = Mailbox.get_by_id(created.json["data"]["id"]).smtp_password
+    token = stored(created.json["data"]["id"]).smtp_password
     assert crypto.decrypt(token) == PASSWORD
     crypto.configure([key_a])
     try:

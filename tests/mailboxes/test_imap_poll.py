@@ -6,10 +6,9 @@ from email.message import EmailMessage
 from imapclient import IMAPClient
 
 from app import clock, database
-from app.models import Mailbox
 from app.services import imap_poll
 from tests.conftest import _release
-from tests.mailboxes.conftest import BASE, PASSWORD, USER, mailbox_body
+from tests.mailboxes.conftest import BASE, PASSWORD, USER, mailbox_body, stored
 
 
 def _append(port, subject, folder="INBOX"):
@@ -42,7 +41,8 @@ class Seen:
 
 def _poll(classify):
     clock.advance(hours=1)  # past next_poll_at
-    return imap_poll.poll_due(classify, timeout=5, concurrency=1)
+    with database.connection():
+        return imap_poll.poll_due(classify, timeout=5, concurrency=1)
 
 
 def test_two_messages_are_handed_on_once_each(api, tenant, dovecot):
@@ -56,7 +56,7 @@ def test_two_messages_are_handed_on_once_each(api, tenant, dovecot):
 
     assert _poll(seen) == 0
     assert len(seen.subjects) == 2
-    mailbox = Mailbox.get_by_id(mailbox_id)
+    mailbox = stored(mailbox_id)
     assert mailbox.last_uid == 2 and mailbox.imap_error is None and mailbox.lease_token is None
 
 
@@ -87,7 +87,7 @@ def test_uidvalidity_change_reads_from_the_start(api, tenant, dovecot):
 
     assert _poll(seen) == 1
     assert [s for _, s in seen.subjects] == ["three"]
-    assert Mailbox.get_by_id(mailbox_id).last_uid == 1
+    assert stored(mailbox_id).last_uid == 1
 
 
 def test_a_second_worker_gets_nothing_while_the_lease_is_held(api, tenant, dovecot):
@@ -114,13 +114,13 @@ def test_wrong_password_sets_imap_error_and_backs_off(api, tenant, dovecot):
     seen = Seen()
 
     assert _poll(seen) == 0
-    mailbox = Mailbox.get_by_id(mailbox_id)
+    mailbox = stored(mailbox_id)
     assert "refused the username or password" in mailbox.imap_error
     assert "wrong-" + PASSWORD not in mailbox.imap_error
     first_wait = mailbox.next_poll_at - clock.now()
 
     assert _poll(seen) == 0
-    mailbox = Mailbox.get_by_id(mailbox_id)
+    mailbox = stored(mailbox_id)
     assert mailbox.imap_failures == 2
     assert mailbox.next_poll_at - clock.now() > first_wait
     assert mailbox.lease_token is None and seen.subjects == []

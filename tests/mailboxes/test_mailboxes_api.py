@@ -3,7 +3,7 @@ import logging
 
 from app import crypto, database
 from app.models import ACTIVE, Campaign, Mailbox
-from tests.mailboxes.conftest import BASE, IMAP, PASSWORD, mailbox_body
+from tests.mailboxes.conftest import BASE, IMAP, PASSWORD, mailbox_body, stored
 
 
 def test_create_answers_201_without_passwords(api, tenant):
@@ -31,12 +31,13 @@ def test_imap_is_optional(api, tenant):
 def test_password_is_encrypted_in_the_database_row(api, tenant):
     data = api.post(BASE, json=mailbox_body(tenant.slug, imap=IMAP)).json["data"]
 
-    row = database.db.execute_sql("SELECT * FROM mailbox WHERE id = ?".replace(
-        "?", "%s" if database.is_postgres() else "?"), (data["id"],)).fetchone()
+    with database.connection():
+        row = database.db.execute_sql("SELECT * FROM mailbox WHERE id = ?".replace(
+            "?", "%s" if database.is_postgres() else "?"), (data["id"],)).fetchone()
 
     text = " ".join(str(v) for v in row)
     assert PASSWORD not in text and IMAP["password"] not in text
-    mailbox = Mailbox.get_by_id(data["id"])
+    mailbox = stored(data["id"])
     assert crypto.decrypt(mailbox.smtp_password) == PASSWORD
     assert crypto.decrypt(mailbox.imap_password) == IMAP["password"]
 
@@ -60,7 +61,8 @@ def test_bad_security_and_email_are_422(api, tenant):
     assert response.status_code == 422
     fields = response.json["error"]["details"]["fields"]
     assert "security" in fields["smtp"] and "email" in fields
-    assert Mailbox.select().count() == 0
+    with database.connection():
+        assert Mailbox.select().count() == 0
 
 
 def test_same_address_twice_in_a_workspace_is_409(api, tenant):
@@ -85,7 +87,7 @@ def test_list_is_paginated_with_total(api, tenant):
 
 def test_patch_merges_key_by_key_and_keeps_the_password(api, create_mailbox):
     mailbox = create_mailbox(imap=IMAP)
-    before = Mailbox.get_by_id(mailbox["id"]).smtp_password
+    before = stored(mailbox["id"]).smtp_password
 
     response = api.patch(f"{BASE}/{mailbox['id']}",
                          json={"smtp": {"port": 2525}, "warmup": {"increment": 7},
@@ -96,13 +98,13 @@ def test_patch_merges_key_by_key_and_keeps_the_password(api, create_mailbox):
     assert data["smtp"]["port"] == 2525 and data["smtp"]["host"] == "smtp.acme.test"
     assert data["warmup"] == {**mailbox["warmup"], "increment": 7}
     assert data["imap"]["folder"] == "Replies" and data["imap"]["host"] == "imap.acme.test"
-    assert Mailbox.get_by_id(mailbox["id"]).smtp_password == before
+    assert stored(mailbox["id"]).smtp_password == before
 
 
 def test_patch_with_a_password_replaces_it(api, create_mailbox):
     mailbox = create_mailbox()
     api.patch(f"{BASE}/{mailbox['id']}", json={"smtp": {"password": "other-pass"}})
-    assert crypto.decrypt(Mailbox.get_by_id(mailbox["id"]).smtp_password) == "other-pass"
+    assert crypto.decrypt(stored(mailbox["id"]).smtp_password) == "other-pass"
 
 
 def test_adding_imap_needs_every_field(api, create_mailbox):
@@ -110,7 +112,7 @@ def test_adding_imap_needs_every_field(api, create_mailbox):
     response = api.patch(f"{BASE}/{mailbox['id']}", json={"imap": {"host": "imap.acme.test"}})
     assert response.status_code == 422
     assert "password" in response.json["error"]["details"]["fields"]["imap"]
-    assert Mailbox.get_by_id(mailbox["id"]).imap_host is None
+    assert stored(mailbox["id"]).imap_host is None
 
 
 def test_status_error_is_not_for_the_client(api, create_mailbox):
@@ -121,8 +123,9 @@ def test_status_error_is_not_for_the_client(api, create_mailbox):
 
 def test_resuming_a_mailbox_in_error_clears_the_error(api, create_mailbox):
     mailbox = create_mailbox()
-    Mailbox.update(status="error", last_error="Login refused.").where(
-        Mailbox.id == mailbox["id"]).execute()
+    with database.connection():
+        Mailbox.update(status="error", last_error="Login refused.").where(
+            Mailbox.id == mailbox["id"]).execute()
 
     response = api.patch(f"{BASE}/{mailbox['id']}", json={"status": "active"})
 
@@ -135,7 +138,7 @@ def test_pause_keeps_the_mailbox(api, create_mailbox):
     mailbox = create_mailbox()
     response = api.patch(f"{BASE}/{mailbox['id']}", json={"status": "paused"})
     assert response.json["data"]["status"] == "paused"
-    assert Mailbox.get_by_id(mailbox["id"]).status == "paused"
+    assert stored(mailbox["id"]).status == "paused"
 
 
 def test_other_tenants_mailbox_is_404(client, create_mailbox, other_tenant):
@@ -148,7 +151,7 @@ def test_other_tenants_mailbox_is_404(client, create_mailbox, other_tenant):
         assert response.json["error"]["code"] == "mailbox_not_found"
     response = client.post(f"{url}/test", headers=other_tenant.headers)
     assert response.status_code == 404
-    assert Mailbox.get_by_id(mailbox["id"]).daily_limit == 40
+    assert stored(mailbox["id"]).daily_limit == 40
 
 
 def test_delete_removes_the_mailbox(api, create_mailbox):
@@ -160,10 +163,12 @@ def test_delete_removes_the_mailbox(api, create_mailbox):
 
 
 def _campaign_with_mailboxes(create_campaign, ids, status=ACTIVE):
-    campaign = Campaign.get_by_id(create_campaign()["id"])
-    campaign.settings = {**campaign.settings, "mailboxes": ids}
-    campaign.status = status
-    campaign.save()
+    campaign_id = create_campaign()["id"]
+    with database.connection():
+        campaign = Campaign.get_by_id(campaign_id)
+        campaign.settings = {**campaign.settings, "mailboxes": ids}
+        campaign.status = status
+        campaign.save()
     return campaign
 
 
@@ -177,7 +182,7 @@ def test_delete_of_an_active_campaigns_only_mailbox_is_409(api, create_mailbox,
     assert response.status_code == 409
     assert response.json["error"]["code"] == "mailbox_in_use"
     assert response.json["error"]["details"]["campaigns"] == [campaign.id]
-    assert Mailbox.get_or_none(Mailbox.id == mailbox["id"]) is not None
+    assert stored(mailbox["id"]) is not None
 
 
 def test_delete_when_the_campaign_has_another_mailbox(api, create_mailbox, create_campaign):
