@@ -20,7 +20,7 @@ from peewee import fn
 from app import clock, crypto, database
 from app.database import transaction
 from app.models import Mailbox
-from app.services.mailboxes import _logout, describe_failure, imap_client
+from app.services.mailboxes import describe_failure, imap_client, logout
 
 log = logging.getLogger("app.imap")
 
@@ -80,7 +80,7 @@ def _poll_one(mailbox_id, classify, *, now, timeout, interval, max_backoff, leas
         try:
             read = _read_new(client, mailbox, classify, max_messages, lease_seconds)
         finally:
-            _logout(client)
+            logout(client)
     except Exception as exc:  # a mailbox's fault never stops the worker
         failures = mailbox.imap_failures + 1
         wait = min(max_backoff, interval * 2 ** (failures - 1))

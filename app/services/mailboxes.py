@@ -356,12 +356,12 @@ def imap_client(mailbox, password, timeout):
             client.starttls(tls_context())
         client.login(mailbox.imap_username, password)
     except BaseException:
-        _logout(client)
+        logout(client)
         raise
     return client
 
 
-def _logout(client):
+def logout(client):
     try:
         client.logout()
     except (imap_errors.IMAPClientError, OSError):
@@ -374,7 +374,7 @@ def _imap_login(mailbox, password, timeout):
     try:
         client.select_folder(mailbox.imap_folder or "INBOX", readonly=True)
     finally:
-        _logout(client)
+        logout(client)
 
 
 def describe_failure(exc, mailbox, login=None, timeout=None):

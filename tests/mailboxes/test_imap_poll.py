@@ -124,3 +124,18 @@ def test_wrong_password_sets_imap_error_and_backs_off(api, tenant, dovecot):
     assert mailbox.imap_failures == 2
     assert mailbox.next_poll_at - clock.now() > first_wait
     assert mailbox.lease_token is None and seen.subjects == []
+
+
+def test_a_pool_of_two_polls_each_mailbox_once(api, tenant, dovecot):
+    first = _mailbox(api, tenant, dovecot)
+    body = mailbox_body(tenant.slug, email="grace@acme.test",
+                        imap={"host": "127.0.0.1", "port": dovecot, "security": "none",
+                              "username": USER, "password": PASSWORD})
+    second = api.post(BASE, json=body).json["data"]["id"]
+    _append(dovecot, "one")
+    seen = Seen()
+
+    clock.advance(hours=1)
+    with database.connection():
+        assert imap_poll.poll_due(seen, timeout=5, concurrency=2) == 2
+    assert sorted(m for m, _ in seen.subjects) == sorted([first, second])
