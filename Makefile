@@ -9,7 +9,9 @@ PYTEST_ARGS ?=
 # A random SECRET_KEY made once for this checkout (servers refuse the public default);
 # a SECRET_KEY in the environment wins over it.
 SECRET_FILE := var/secret_key
-WITH_KEY = SECRET_KEY="$${SECRET_KEY:-$$(cat $(SECRET_FILE))}"
+KEYS_FILE := var/encryption_keys
+WITH_KEY = SECRET_KEY="$${SECRET_KEY:-$$(cat $(SECRET_FILE))}" \
+	ENCRYPTION_KEYS="$${ENCRYPTION_KEYS:-$$(cat $(KEYS_FILE))}"
 
 .PHONY: install run serve worker test lint migrate migration demo bench clean
 
@@ -26,11 +28,17 @@ $(SECRET_FILE):
 	@umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(48))' > $@
 	@chmod 600 $@
 
+# The Fernet key that encrypts mailbox passwords on a laptop, made once.
+$(KEYS_FILE): $(VENV)/.installed
+	@mkdir -p $(@D)
+	@umask 077 && $(PY) -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())' > $@
+	@chmod 600 $@
+
 # A migration may build an index for longer than a request's statement timeout.
-migrate: install $(SECRET_FILE)
+migrate: install $(SECRET_FILE) $(KEYS_FILE)
 	@$(WITH_KEY) DATABASE_STATEMENT_TIMEOUT_MS=0 $(FLASK) db upgrade
 
-migration: install $(SECRET_FILE)
+migration: install $(SECRET_FILE) $(KEYS_FILE)
 	@$(WITH_KEY) $(FLASK) db generate $(NAME)
 
 demo: migrate

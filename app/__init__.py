@@ -45,6 +45,9 @@ def create_app(config=None):
     from app.api import limits
     limits.init_app(app)
 
+    from app import crypto
+    crypto.configure(app.config["ENCRYPTION_KEYS"])
+
     from app import database
     database.bind(app.config["DATABASE_URL"],
                   statement_timeout_ms=app.config["DATABASE_STATEMENT_TIMEOUT_MS"])

@@ -171,6 +171,21 @@ def keys_list(tenant_ref):
         click.echo(f"{key.id}  {key.prefix}...  {key.name}  {state}")
 
 
+mailboxes_cli = AppGroup("mailboxes", help="Tenants' sending mailboxes.")
+
+
+@mailboxes_cli.command("rekey")
+def mailboxes_rekey():
+    """Re-encrypt every stored mailbox password with the first of ENCRYPTION_KEYS."""
+    from app.services import mailboxes
+    try:
+        with connection():
+            count = mailboxes.rekey_all()
+    except AppError as error:
+        _fail(error)
+    click.echo(f"re-encrypted: {count} passwords")
+
+
 dispatcher_cli = AppGroup("dispatcher", help="The sending worker.")
 
 
@@ -215,5 +230,6 @@ def dispatcher_chores():
 
 
 def init_app(app):
-    for group in (db_cli, tenants_cli, workspaces_cli, keys_cli, dispatcher_cli):
+    for group in (db_cli, tenants_cli, workspaces_cli, keys_cli, mailboxes_cli,
+                  dispatcher_cli):
         app.cli.add_command(group)

@@ -27,11 +27,13 @@ def init_app(app):
     from app.api.health.resources import blp as health
     from app.api.inbound.resources import blp as inbound
     from app.api.leads.resources import blp as leads
+    from app.api.mailboxes.resources import blp as mailboxes
     from app.api.tracking.resources import blp as tracking
     from app.api.webhooks.resources import blp as webhooks
     api.register_blueprint(campaigns, url_prefix="/api/v1/tenant/campaigns")
     api.register_blueprint(leads, url_prefix="/api/v1/tenant/campaigns")
     api.register_blueprint(webhooks, url_prefix="/api/v1/tenant/webhooks")
+    api.register_blueprint(mailboxes, url_prefix="/api/v1/tenant/mailboxes")
     api.register_blueprint(inbound, url_prefix="/api/v1/inbound")
     api.register_blueprint(tracking, url_prefix="")
     api.register_blueprint(health, url_prefix="")

@@ -11,6 +11,14 @@ from app.models.campaign import (
 )
 from app.models.idempotency import IdempotencyRecord
 from app.models.lead import Lead, Message, Suppression
+from app.models.mailbox import (
+    MAILBOX_ACTIVE,
+    MAILBOX_ERROR,
+    MAILBOX_PAUSED,
+    MAILBOX_STATUSES,
+    SECURITY_MODES,
+    Mailbox,
+)
 from app.models.tenancy import ApiKey, Tenant, Workspace, hash_key
 from app.models.webhook import (
     DELIVERY_DELIVERED,
@@ -25,8 +33,8 @@ from app.models.webhook import (
     WebhookEvent,
 )
 
-MODELS = [Tenant, Workspace, ApiKey, Campaign, CampaignEvent, Lead, Message, Suppression,
-          IdempotencyRecord, CampaignCount, Webhook, WebhookEvent, WebhookDelivery]
+MODELS = [Tenant, Workspace, ApiKey, Campaign, CampaignEvent, Mailbox, Lead, Message,
+          Suppression, IdempotencyRecord, CampaignCount, Webhook, WebhookEvent, WebhookDelivery]
 
 __all__ = [
     "GOALS", "MAX_STEPS", "MODELS", "WEEKDAYS", "ApiKey", "BaseModel", "Campaign",
@@ -35,4 +43,6 @@ __all__ = [
     "DELIVERY_DELIVERED", "DELIVERY_FAILED", "DELIVERY_PENDING", "DELIVERY_STATUSES",
     "WEBHOOK_DISABLED", "WEBHOOK_ENABLED", "WEBHOOK_STATUSES", "Webhook", "WebhookDelivery",
     "WebhookEvent",
+    "MAILBOX_ACTIVE", "MAILBOX_ERROR", "MAILBOX_PAUSED", "MAILBOX_STATUSES", "SECURITY_MODES",
+    "Mailbox",
 ]

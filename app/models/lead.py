@@ -2,6 +2,7 @@ from peewee import CharField, DateTimeField, ForeignKeyField, IntegerField, Text
 
 from app.models.base import BaseModel, JSONField, new_id
 from app.models.campaign import Campaign
+from app.models.mailbox import Mailbox
 from app.models.tenancy import Workspace
 
 
@@ -66,10 +67,13 @@ class Message(BaseModel):
     local_day = CharField(max_length=10)
     sent_at = DateTimeField(null=True)
     error = TextField(null=True)
+    # The mailbox it goes out from (NULL: the operator's relay); its daily cap counts these.
+    mailbox = ForeignKeyField(Mailbox, null=True, on_delete="SET NULL", index=False)
 
     class Meta:
         indexes = (
             (("lead", "step"), True),
+            (("mailbox", "created_at"), False),
             (("campaign", "local_day"), False),
             (("status", "claimed_until"), False),
         )

@@ -1,0 +1,200 @@
+import re
+
+import email_validator
+import marshmallow as ma
+from marshmallow import validate
+
+from app.api.core.schemas import Schema, UTCDateTime, envelope
+from app.api.fields import HeaderText, StrictBoolean, StrictInteger, valid_timezone
+from app.models import MAILBOX_STATUSES, SECURITY_MODES
+
+# A host name or an IP address (IPv6 in brackets or bare): nothing a URL or a command
+# could hide in.
+HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._:-]{0,251}[A-Za-z0-9])?$|^\[[0-9A-Fa-f:.]+\]$")
+CLIENT_STATUSES = ("active", "paused")
+
+
+class MailboxAddress(ma.fields.String):
+    """An address, checked for syntax only by email-validator (no DNS at request time),
+    kept in its ASCII form so SMTP can carry it."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("validate", validate.Length(3, 254))
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            checked = email_validator.validate_email(
+                value.strip(), check_deliverability=False, globally_deliverable=False,
+                test_environment=True,
+                allow_smtputf8=False)
+        except email_validator.EmailNotValidError as exc:
+            raise ma.ValidationError(str(exc)) from exc
+        return checked.ascii_email
+
+
+class ServerText(ma.fields.String):
+    """Text sent to a mail server on a command line: no line breaks or control
+    characters (they would end the command and start another)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ma.ValidationError("Must not contain line breaks or control characters.")
+        return value
+
+
+def _server_fields(required):
+    return {
+        "host": ma.fields.String(required=required, validate=[
+            validate.Length(1, 253),
+            validate.Regexp(HOST, error="Give a host name or an IP address.")],
+            metadata={"example": "smtp.acme.test"}),
+        "port": StrictInteger(required=required, validate=validate.Range(1, 65535),
+                              metadata={"example": 587}),
+        "security": ma.fields.String(required=required, validate=validate.OneOf(SECURITY_MODES),
+                                     metadata={"description": "none, starttls or ssl "
+                                                              "(TLS from the first byte)."}),
+        "username": ServerText(required=required, validate=validate.Length(1, 254)),
+        "password": ServerText(required=required, load_only=True,
+                               validate=validate.Length(1, 1024),
+                               metadata={"description": "Stored encrypted; never returned.",
+                                         "writeOnly": True}),
+    }
+
+
+SmtpInSchema = Schema.from_dict(_server_fields(True), name="MailboxSmtpIn")
+SmtpPatchSchema = Schema.from_dict(_server_fields(False), name="MailboxSmtpPatch")
+_FOLDER = {"folder": ServerText(validate=validate.Length(1, 200),
+                                metadata={"description": "Where replies arrive; default INBOX."})}
+ImapInSchema = Schema.from_dict({**_server_fields(True), **_FOLDER}, name="MailboxImapIn")
+ImapPatchSchema = Schema.from_dict({**_server_fields(False), **_FOLDER},
+                                   name="MailboxImapPatch")
+
+
+class WarmupSchema(Schema):
+    enabled = StrictBoolean()
+    start = StrictInteger(validate=validate.Range(1, 10000),
+                          metadata={"description": "Mails allowed on the first day."})
+    increment = StrictInteger(validate=validate.Range(0, 10000),
+                              metadata={"description": "Added for each day since."})
+
+
+class MailboxListQuerySchema(Schema):
+    workspace = ma.fields.String(required=True, validate=validate.Length(1, 100),
+                                 metadata={"description": "Workspace slug"})
+    limit = ma.fields.Integer(load_default=20, validate=validate.Range(1, 100))
+    offset = ma.fields.Integer(load_default=0, validate=validate.Range(0, 10_000_000))
+
+
+class _MailboxFields(Schema):
+    from_name = HeaderText(allow_none=True, validate=validate.Length(0, 100))
+    daily_limit = StrictInteger(validate=validate.Range(1, 10000))
+    timezone = ma.fields.String(validate=[validate.Length(1, 64), valid_timezone])
+    warmup = ma.fields.Nested(WarmupSchema)
+    min_gap_seconds = StrictInteger(validate=validate.Range(0, 86400))
+    random_gap_seconds = StrictInteger(validate=validate.Range(0, 86400))
+
+
+class MailboxCreateSchema(_MailboxFields):
+    workspace_slug = ma.fields.String(required=True, validate=validate.Length(1, 100))
+    email = MailboxAddress(required=True)
+    smtp = ma.fields.Nested(SmtpInSchema, required=True)
+    imap = ma.fields.Nested(ImapInSchema, allow_none=True)
+
+
+class MailboxUpdateSchema(_MailboxFields):
+    email = MailboxAddress()
+    smtp = ma.fields.Nested(SmtpPatchSchema)
+    imap = ma.fields.Nested(ImapPatchSchema, allow_none=True,
+                            metadata={"description": "Merged key by key; null removes IMAP."})
+    status = ma.fields.String(validate=validate.OneOf(CLIENT_STATUSES),
+                              metadata={"description": "Pause or resume; resuming a mailbox "
+                                                       "in error clears its error."})
+
+
+# ---- responses ---------------------------------------------------------------------
+
+class ServerOutSchema(Schema):
+    host = ma.fields.String(required=True)
+    port = ma.fields.Integer(required=True)
+    security = ma.fields.String(required=True, validate=validate.OneOf(SECURITY_MODES))
+    username = ma.fields.String(required=True)
+    has_password = ma.fields.Boolean(required=True)
+
+
+class ImapOutSchema(ServerOutSchema):
+    folder = ma.fields.String(required=True)
+
+
+class WarmupOutSchema(Schema):
+    enabled = ma.fields.Boolean(required=True)
+    start = ma.fields.Integer(required=True)
+    increment = ma.fields.Integer(required=True)
+    started_at = UTCDateTime(required=True, allow_none=True)
+
+
+class MailboxSchema(Schema):
+    id = ma.fields.String(required=True, metadata={"example": "mbx_01jd3v0m4h8x3q2w9e7r6t5y4u"})
+    workspace = ma.fields.String(required=True, metadata={"description": "Workspace slug"})
+    email = ma.fields.String(required=True)
+    from_name = ma.fields.String(required=True, allow_none=True)
+    smtp = ma.fields.Nested(ServerOutSchema, required=True)
+    imap = ma.fields.Nested(ImapOutSchema, required=True, allow_none=True)
+    daily_limit = ma.fields.Integer(required=True)
+    timezone = ma.fields.String(required=True)
+    warmup = ma.fields.Nested(WarmupOutSchema, required=True)
+    min_gap_seconds = ma.fields.Integer(required=True)
+    random_gap_seconds = ma.fields.Integer(required=True)
+    status = ma.fields.String(required=True, validate=validate.OneOf(MAILBOX_STATUSES))
+    last_error = ma.fields.String(required=True, allow_none=True)
+    imap_error = ma.fields.String(required=True, allow_none=True)
+    sent_today = ma.fields.Integer(required=True)
+    limit_today = ma.fields.Integer(required=True, metadata={
+        "description": "Today's cap after warm-up, in the mailbox's time zone."})
+    created_at = UTCDateTime(required=True)
+    updated_at = UTCDateTime(required=True)
+
+    @ma.pre_dump
+    def _shape(self, mailbox, **kwargs):
+        imap = None
+        if mailbox.imap_host is not None:
+            imap = {"host": mailbox.imap_host, "port": mailbox.imap_port,
+                    "security": mailbox.imap_security, "username": mailbox.imap_username,
+                    "has_password": bool(mailbox.imap_password),
+                    "folder": mailbox.imap_folder or "INBOX"}
+        return {
+            "id": mailbox.id, "workspace": mailbox.workspace.slug, "email": mailbox.email,
+            "from_name": mailbox.from_name,
+            "smtp": {"host": mailbox.smtp_host, "port": mailbox.smtp_port,
+                     "security": mailbox.smtp_security, "username": mailbox.smtp_username,
+                     "has_password": bool(mailbox.smtp_password)},
+            "imap": imap, "daily_limit": mailbox.daily_limit, "timezone": mailbox.timezone,
+            "warmup": {"enabled": mailbox.warmup_enabled, "start": mailbox.warmup_start,
+                       "increment": mailbox.warmup_increment,
+                       "started_at": mailbox.warmup_started_at},
+            "min_gap_seconds": mailbox.min_gap_seconds,
+            "random_gap_seconds": mailbox.random_gap_seconds,
+            "status": mailbox.status, "last_error": mailbox.last_error,
+            "imap_error": mailbox.imap_error, "sent_today": mailbox.sent_today,
+            "limit_today": mailbox.limit_today, "created_at": mailbox.created_at,
+            "updated_at": mailbox.updated_at,
+        }
+
+
+class CheckSchema(Schema):
+    ok = ma.fields.Boolean(required=True)
+    error = ma.fields.String(required=True, allow_none=True,
+                             metadata={"description": "Why it failed, as a sentence."})
+
+
+class ConnectionTestSchema(Schema):
+    smtp = ma.fields.Nested(CheckSchema, required=True)
+    imap = ma.fields.Nested(CheckSchema, required=True, allow_none=True,
+                            metadata={"description": "null when the mailbox has no IMAP."})
+
+
+MailboxEnvelope = envelope(MailboxSchema, "MailboxEnvelope")
+MailboxListEnvelope = envelope(MailboxSchema, "MailboxListEnvelope", paginated=True)
+ConnectionTestEnvelope = envelope(ConnectionTestSchema, "ConnectionTestEnvelope")

@@ -1,0 +1,217 @@
+"""Real servers for mailbox tests: aiosmtpd with AUTH after STARTTLS, and Dovecot."""
+import datetime as dt
+import ipaddress
+import shutil
+import socket
+import ssl
+import subprocess
+import time
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+BASE = "/api/v1/tenant/mailboxes"
+USER, PASSWORD = "ada@acme.test", "s3cret-Ada-p4ss"
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def certificate(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1 and localhost: (cert path, key path)."""
+    directory = tmp_path_factory.mktemp("tls")
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=7))
+            .add_extension(x509.SubjectAlternativeName([
+                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+@pytest.fixture
+def trust_certificate(certificate, monkeypatch):
+    """Make the test certificate the trust store (OpenSSL reads SSL_CERT_FILE)."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
+    return certificate
+
+
+class Sink:
+    async def handle_DATA(self, server, session, envelope):
+        return "250 OK"
+
+
+def _authenticator(server, session, envelope, mechanism, auth_data):
+    ok = (isinstance(auth_data, LoginPassword) and auth_data.login == USER.encode()
+          and auth_data.password == PASSWORD.encode())
+    return AuthResult(success=ok, handled=False)
+
+
+@pytest.fixture
+def smtp_server(trust_certificate):
+    """aiosmtpd on loopback: STARTTLS with the test certificate, AUTH PLAIN/LOGIN after it."""
+    cert, key = trust_certificate
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    controller = Controller(Sink(), hostname="127.0.0.1", port=free_port(),
+                            authenticator=_authenticator, auth_require_tls=True,
+                            tls_context=context, require_starttls=True)
+    controller.start()
+    yield controller
+    controller.stop()
+
+
+DOVECOT_CONF = """\
+base_dir = {root}/run
+state_dir = {root}/state
+log_path = {root}/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+mail_location = maildir:{root}/mail/%u
+default_internal_user = {internal}
+default_login_user = {login}
+default_internal_group = {group}
+first_valid_uid = 1
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {root}/passwd
+}}
+userdb {{
+  driver = static
+  args = uid={user} gid={mail_group} home={root}/home/%u
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service anvil {{
+  chroot =
+}}
+service imap-login {{
+  chroot =
+}}
+service stats {{
+  inet_listener http {{
+    port = 0
+  }}
+}}
+"""
+
+
+@pytest.fixture
+def dovecot():
+    """A Dovecot IMAP server on a loopback port, with its own config, passwd-file and
+    maildir under tmp_path: yields its port. Skipped when Dovecot is not installed."""
+    binary = shutil.which("dovecot") or ("/usr/sbin/dovecot"
+                                         if shutil.os.path.exists("/usr/sbin/dovecot") else None)
+    if binary is None:
+        pytest.skip("Dovecot is not installed (apt-get install dovecot-imapd)")
+    import grp
+    import os
+    import pwd
+    import tempfile
+    from pathlib import Path
+    # Not under pytest's tmp_path: as root, Dovecot's own users must reach the mail
+    # (pytest's directories are private to their owner).
+    root = Path(tempfile.mkdtemp(prefix="dovecot-"))
+    root.chmod(0o755)
+    if os.getuid() == 0:  # Dovecot runs no login or mail process as root
+        internal, login = "dovecot", "dovenull"
+        user, mail_group = "dovecot", grp.getgrgid(pwd.getpwnam("dovecot").pw_gid).gr_name
+        group = "dovecot"
+    else:
+        internal = login = user = pwd.getpwuid(os.getuid()).pw_name
+        group = mail_group = grp.getgrgid(os.getgid()).gr_name
+    for sub in ("run", "state", "mail", "home"):
+        (root / sub).mkdir(parents=True)
+        shutil.chown(root / sub, user, mail_group) if sub in ("mail", "home") else None
+    port = free_port()
+    (root / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}::::::\n")
+    conf = root / "dovecot.conf"
+    conf.write_text(DOVECOT_CONF.format(root=root, port=port, user=user, group=group,
+                                        mail_group=mail_group, internal=internal,
+                                        login=login))
+    with open(root / "stdout.log", "wb") as output:
+        process = subprocess.Popen([binary, "-F", "-c", str(conf)], stdout=output,
+                                   stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                output = (root / "stdout.log").read_text(errors="replace")
+                log = (root / "dovecot.log").read_text() if (root / "dovecot.log").exists() else ""
+                process.kill()
+                pytest.fail(f"Dovecot did not start: {output}\n{log}")
+            time.sleep(0.1)
+    yield port
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def stored(mailbox_id):
+    """The mailbox's row as stored now (a request closes the test's Postgres connection)."""
+    from app import database
+    from app.models import Mailbox
+    with database.connection():
+        return Mailbox.get_by_id(mailbox_id)
+
+
+def mailbox_body(slug, *, smtp=None, imap=None, **fields):
+    body = {"workspace_slug": slug, "email": "ada@acme.test", "from_name": "Ada Lovelace",
+            "smtp": {"host": "smtp.acme.test", "port": 587, "security": "starttls",
+                     "username": USER, "password": PASSWORD, **(smtp or {})},
+            "daily_limit": 40, "timezone": "Europe/London",
+            "warmup": {"enabled": True, "start": 10, "increment": 5},
+            "min_gap_seconds": 120, "random_gap_seconds": 180, **fields}
+    if imap is not None:
+        body["imap"] = imap
+    return body
+
+
+IMAP = {"host": "imap.acme.test", "port": 993, "security": "ssl", "username": USER,
+        "password": "imap-" + PASSWORD, "folder": "INBOX"}
+
+
+@pytest.fixture
+def create_mailbox(api, tenant):
+    def create(**kwargs):
+        response = api.post(BASE, json=mailbox_body(tenant.slug, **kwargs))
+        assert response.status_code == 201, response.json
+        return response.json["data"]
+    return create
