@@ -3,6 +3,7 @@ the cursor that replaces it past that depth."""
 import marshmallow as ma
 from marshmallow import validate
 
+from app.api.core.schemas import Schema
 from app.errors import ValidationFailed
 
 # OFFSET makes the database walk and drop every row before the page: past this depth a
@@ -10,11 +11,13 @@ from app.errors import ValidationFailed
 MAX_OFFSET = 10_000
 
 
-def offset_field():
-    return ma.fields.Integer(load_default=0, validate=[validate.Range(min=0), _shallow],
+def offset_field(*, cursor=True):
+    """``offset``, at most MAX_OFFSET; ``cursor``: the list pages by starting_after too."""
+    hint = "deeper pages use starting_after." if cursor else "this list goes no deeper."
+    return ma.fields.Integer(load_default=0,
+                             validate=[validate.Range(min=0), _shallow(cursor)],
                              metadata={"maximum": MAX_OFFSET,
-                                       "description": f"At most {MAX_OFFSET:,}; deeper "
-                                                      "pages use starting_after."})
+                                       "description": f"At most {MAX_OFFSET:,}; {hint}"})
 
 
 def cursor_field(noun):
@@ -23,16 +26,37 @@ def cursor_field(noun):
                        "the same on page 1 and page 10,000. Not combined with offset."})
 
 
-def _shallow(value):
+def _shallow(cursor):
     # Its own code, so a client can tell "page by cursor instead" from a typo.
-    if value > MAX_OFFSET:
-        raise ValidationFailed(
-            f"offset is at most {MAX_OFFSET:,}; page further with starting_after "
-            "(the id of the last item of the previous page).",
-            code="offset_too_deep", details={"max_offset": MAX_OFFSET})
+    then = (" page further with starting_after (the id of the last item of the previous "
+            "page)." if cursor else " filter the list instead.")
+
+    def check(value):
+        if value > MAX_OFFSET:
+            raise ValidationFailed(f"offset is at most {MAX_OFFSET:,};{then}",
+                                   code="offset_too_deep", details={"max_offset": MAX_OFFSET})
+    return check
 
 
 def one_way_to_page(data):
     if data.get("starting_after") and data.get("offset"):
         raise ma.ValidationError("Use either offset or starting_after, not both.",
                                  field_name="starting_after")
+
+
+class PageQuerySchema(Schema):
+    """``limit`` and ``offset`` as the seed has them (offset bounded, see above)."""
+    limit = ma.fields.Integer(load_default=20, validate=validate.Range(1, 100))
+    offset = offset_field()
+
+    @ma.validates_schema
+    def _one_way_to_page(self, data, **kwargs):
+        one_way_to_page(data)
+
+
+class WorkspacePageQuerySchema(PageQuerySchema):
+    """A page of one workspace's resources (a workspace has few mailboxes or webhooks:
+    no cursor; the campaign list adds one)."""
+    offset = offset_field(cursor=False)
+    workspace = ma.fields.String(required=True, validate=validate.Length(1, 100),
+                                 metadata={"description": "Workspace slug"})

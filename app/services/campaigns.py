@@ -24,14 +24,7 @@ from app.models import (
     Message,
     Workspace,
 )
-
-
-def _workspace(tenant, slug):
-    workspace = Workspace.for_tenant(tenant).where(Workspace.slug == slug).first()
-    if workspace is None:
-        raise NotFound(f"No workspace '{slug}'.", code="workspace_not_found",
-                       details={"workspace": slug})
-    return workspace
+from app.services.tenants import get_workspace, owned
 
 
 def _not_found(campaign_id):
@@ -39,14 +32,9 @@ def _not_found(campaign_id):
                     details={"id": campaign_id})
 
 
-def _query(tenant, campaign_id):
-    return (Campaign.select(Campaign, Workspace).join(Workspace)
-            .where((Campaign.tenant == tenant) & (Campaign.id == campaign_id)))
-
-
 def get_campaign(tenant, campaign_id, *, for_update=False):
     """The tenant's campaign with its workspace, or NotFound (also for other tenants')."""
-    query = _query(tenant, campaign_id)
+    query = owned(Campaign, tenant, campaign_id)
     campaign = (locked(query) if for_update else query).first()
     if campaign is None:
         raise _not_found(campaign_id)
@@ -147,7 +135,7 @@ def list_campaigns(tenant, *, workspace, status=None, limit=20, offset=0, starti
 
 def create_campaign(tenant, *, workspace_slug, name, goal="lead_gen"):
     with transaction():
-        ws = _workspace(tenant, workspace_slug)
+        ws = get_workspace(tenant, workspace_slug)
         now = clock.now()
         campaign = Campaign.create(tenant=tenant, workspace=ws, name=name, goal=goal,
                                    created_at=now, updated_at=now)

@@ -24,20 +24,12 @@ from app.models import (
     Campaign,
     Mailbox,
     Message,
-    Workspace,
 )
+from app.services.tenants import get_workspace, owned, workspace_page
 
 SERVER_FIELDS = ("host", "port", "security", "username", "password")
 IMAP_STATE_RESET = {"uidvalidity": None, "last_uid": 0, "imap_error": None,
                     "imap_failures": 0, "next_poll_at": None}
-
-
-def _workspace(tenant, slug):
-    workspace = Workspace.for_tenant(tenant).where(Workspace.slug == slug).first()
-    if workspace is None:
-        raise NotFound(f"No workspace '{slug}'.", code="workspace_not_found",
-                       details={"workspace": slug})
-    return workspace
 
 
 def _not_found(mailbox_id):
@@ -53,8 +45,7 @@ def _exists(email, workspace):
 def get_mailbox(tenant, mailbox_id, *, for_update=False, now=None):
     """The tenant's mailbox with its workspace and today's counts, or NotFound (also
     for another tenant's)."""
-    query = (Mailbox.select(Mailbox, Workspace).join(Workspace)
-             .where((Mailbox.tenant == tenant) & (Mailbox.id == mailbox_id)))
+    query = owned(Mailbox, tenant, mailbox_id)
     mailbox = (locked(query) if for_update else query).first()
     if mailbox is None:
         raise _not_found(mailbox_id)
@@ -63,16 +54,12 @@ def get_mailbox(tenant, mailbox_id, *, for_update=False, now=None):
 
 def list_mailboxes(tenant, *, workspace, limit=20, offset=0):
     """A page of a workspace's mailboxes, newest first: (items, total)."""
-    ws = _workspace(tenant, workspace)
-    base = Mailbox.select().where(Mailbox.workspace == ws)
-    total = base.count()
-    items = list(base.order_by(Mailbox.created_at.desc(), Mailbox.id.desc())
-                 .limit(limit).offset(offset))
+    items, total = workspace_page(Mailbox, get_workspace(tenant, workspace),
+                                  limit=limit, offset=offset)
     now = clock.now()
     # One grouped count for the page rather than one per mailbox.
     counts = sent_today_many(items, now)
     for mailbox in items:
-        mailbox.workspace = ws
         mailbox.sent_today = counts.get(mailbox.id, 0)
         mailbox.limit_today = limit_today(mailbox, now)
     return items, total
@@ -94,7 +81,7 @@ def create_mailbox(tenant, *, workspace_slug, email, smtp, from_name=None, imap=
     if imap is not None:
         fields.update(_server_fields("imap", {"folder": "INBOX", **imap}))
     with transaction():
-        ws = _workspace(tenant, workspace_slug)
+        ws = get_workspace(tenant, workspace_slug)
         if Mailbox.select().where((Mailbox.workspace == ws) & (Mailbox.email == email)).exists():
             raise _exists(email, ws.slug)
         try:

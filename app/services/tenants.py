@@ -9,6 +9,31 @@ from app.models import ApiKey, Tenant, Workspace, hash_key
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")
 
 
+def get_workspace(tenant, slug):
+    """The tenant's workspace by slug, or NotFound (also for another tenant's)."""
+    workspace = Workspace.for_tenant(tenant).where(Workspace.slug == slug).first()
+    if workspace is None:
+        raise NotFound(f"No workspace '{slug}'.", code="workspace_not_found",
+                       details={"workspace": slug})
+    return workspace
+
+
+def owned(model, tenant, item_id):
+    """The query for one of the tenant's ``model`` rows (with its workspace) by id."""
+    return (model.select(model, Workspace).join(Workspace)
+            .where((model.tenant == tenant) & (model.id == item_id)))
+
+
+def workspace_page(model, workspace, *, limit, offset):
+    """A page of a workspace's ``model`` rows newest first, and how many there are."""
+    query = model.select().where(model.workspace == workspace)
+    items = list(query.order_by(model.created_at.desc(), model.id.desc())
+                 .limit(limit).offset(offset))
+    for item in items:
+        item.workspace = workspace
+    return items, query.count()
+
+
 def _check_slug(slug):
     if not SLUG.match(slug or ""):
         raise ValidationFailed(

@@ -18,6 +18,7 @@ from app.models import (
     WebhookEvent,
     Workspace,
 )
+from app.services.tenants import get_workspace, owned, workspace_page
 
 EVENT_TYPES = (
     "campaign.started", "campaign.paused", "campaign.resumed", "campaign.completed",
@@ -64,18 +65,9 @@ def _check_events(events):
     return list(dict.fromkeys(events))
 
 
-def _workspace(tenant, slug):
-    workspace = Workspace.for_tenant(tenant).where(Workspace.slug == slug).first()
-    if workspace is None:
-        raise NotFound(f"No workspace '{slug}'.", code="workspace_not_found",
-                       details={"workspace": slug})
-    return workspace
-
-
 def get_webhook(tenant, webhook_id):
     """The tenant's webhook with its workspace, or NotFound (also for other tenants')."""
-    webhook = (Webhook.select(Webhook, Workspace).join(Workspace)
-               .where((Webhook.tenant == tenant) & (Webhook.id == webhook_id)).first())
+    webhook = owned(Webhook, tenant, webhook_id).first()
     if webhook is None:
         raise NotFound(f"No webhook '{webhook_id}'.", code="webhook_not_found",
                        details={"id": webhook_id})
@@ -87,7 +79,7 @@ def create_webhook(tenant, *, workspace_slug, url, events=("*",), description=""
     """A new enabled endpoint, and its secret (the one time it is shown)."""
     check_url(url, allow_http=allow_http)
     events = _check_events(list(events))
-    workspace = _workspace(tenant, workspace_slug)
+    workspace = get_workspace(tenant, workspace_slug)
     secret = new_secret()
     with transaction():
         webhook = Webhook.create(tenant=tenant, workspace=workspace, url=url, events=events,
@@ -98,14 +90,8 @@ def create_webhook(tenant, *, workspace_slug, url, events=("*",), description=""
 
 def list_webhooks(tenant, *, workspace, limit=20, offset=0):
     """A workspace's webhooks newest first, and how many it has."""
-    ws = _workspace(tenant, workspace)
-    query = Webhook.select().where(Webhook.workspace == ws)
-    total = query.count()
-    items = list(query.order_by(Webhook.created_at.desc(), Webhook.id.desc())
-                 .limit(limit).offset(offset))
-    for item in items:
-        item.workspace = ws
-    return items, total
+    return workspace_page(Webhook, get_workspace(tenant, workspace),
+                          limit=limit, offset=offset)
 
 
 def update_webhook(tenant, webhook_id, *, changes, allow_http=False):

@@ -133,3 +133,21 @@ def test_leads_offset_pages_report_has_more(api, five_leads):
     assert [lead["id"] for lead in first.json["data"]] == ids[2:4]
     assert first.json["pagination"]["has_more"] is True
     assert last.json["pagination"] == {"total": 5, "limit": 2, "offset": 4, "has_more": False}
+
+
+@pytest.mark.parametrize("resource", ["mailboxes", "webhooks"])
+def test_workspace_lists_without_a_cursor_refuse_deep_offsets_too(api, tenant, resource):
+    response = api.get(f"/api/v1/tenant/{resource}?workspace={tenant.slug}&offset=10001")
+
+    assert response.status_code == 422
+    error = response.json["error"]
+    assert error["code"] == "offset_too_deep"
+    assert "starting_after" not in error["message"]  # these lists have no cursor
+
+
+@pytest.mark.parametrize("resource", ["mailboxes", "webhooks"])
+def test_workspace_lists_take_an_offset_up_to_10000(api, tenant, resource):
+    response = api.get(f"/api/v1/tenant/{resource}?workspace={tenant.slug}&offset=10000")
+
+    assert response.status_code == 200
+    assert response.json["data"] == []

@@ -13,7 +13,7 @@ from app.api.fields import (
     no_header_controls,
     valid_timezone,
 )
-from app.api.paging import cursor_field, offset_field, one_way_to_page
+from app.api.paging import WorkspacePageQuerySchema, cursor_field, offset_field
 from app.lifecycle import CampaignStatus
 from app.mail.templates import syntax_error
 from app.models import GOALS, MAX_STEPS, WEEKDAYS
@@ -28,17 +28,10 @@ WINDOW_ERROR = "The schedule must end after it starts (same day, local time)."
 
 # ---- requests ----------------------------------------------------------------------
 
-class CampaignListQuerySchema(Schema):
-    workspace = ma.fields.String(required=True, validate=validate.Length(1, 100),
-                                 metadata={"description": "Workspace slug"})
+class CampaignListQuerySchema(WorkspacePageQuerySchema):
     status = ma.fields.String(validate=validate.OneOf(tuple(CampaignStatus)))
-    limit = ma.fields.Integer(load_default=20, validate=validate.Range(1, 100))
     offset = offset_field()
     starting_after = cursor_field("campaign")
-
-    @ma.validates_schema
-    def _one_way_to_page(self, data, **kwargs):
-        one_way_to_page(data)
 
 
 class CampaignCreateSchema(Schema):

@@ -5,7 +5,7 @@ from marshmallow import validate
 
 from app.api.core.schemas import Schema, UTCDateTime, envelope
 from app.api.fields import HeaderText, MailAddress
-from app.api.paging import cursor_field, offset_field, one_way_to_page
+from app.api.paging import PageQuerySchema, cursor_field
 from app.lifecycle import LeadStatus
 
 CUSTOM_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -60,15 +60,9 @@ class LeadsAddSchema(Schema):
                                                     "custom_fields."})
 
 
-class LeadListQuerySchema(Schema):
+class LeadListQuerySchema(PageQuerySchema):
     status = ma.fields.String(validate=validate.OneOf(tuple(LeadStatus)))
-    limit = ma.fields.Integer(load_default=20, validate=validate.Range(1, 100))
-    offset = offset_field()
     starting_after = cursor_field("lead")
-
-    @ma.validates_schema
-    def _one_way_to_page(self, data, **kwargs):
-        one_way_to_page(data)
 
 
 class InvalidLeadSchema(Schema):

@@ -6,6 +6,7 @@ from marshmallow import validate
 
 from app.api.core.schemas import Schema, UTCDateTime, envelope
 from app.api.fields import HeaderText, StrictBoolean, StrictInteger, valid_timezone
+from app.api.paging import WorkspacePageQuerySchema
 from app.models import MAILBOX_STATUSES, SECURITY_MODES
 
 # A host name or an IP address (IPv6 in brackets or bare): nothing a URL or a command
@@ -81,11 +82,8 @@ class WarmupSchema(Schema):
                               metadata={"description": "Added for each day since."})
 
 
-class MailboxListQuerySchema(Schema):
-    workspace = ma.fields.String(required=True, validate=validate.Length(1, 100),
-                                 metadata={"description": "Workspace slug"})
-    limit = ma.fields.Integer(load_default=20, validate=validate.Range(1, 100))
-    offset = ma.fields.Integer(load_default=0, validate=validate.Range(0, 10_000_000))
+class MailboxListQuerySchema(WorkspacePageQuerySchema):
+    """A page of a workspace's mailboxes."""
 
 
 class _MailboxFields(Schema):

@@ -3,6 +3,7 @@ from marshmallow import validate
 
 from app.api.core.schemas import Schema, UTCDateTime, envelope
 from app.api.fields import TrimmedString
+from app.api.paging import WorkspacePageQuerySchema
 from app.models import DELIVERY_STATUSES, WEBHOOK_STATUSES
 from app.services.webhooks import EVENT_TYPES
 
@@ -25,11 +26,8 @@ def _url(**kwargs):
 
 # ---- requests ----------------------------------------------------------------------
 
-class WebhookListQuerySchema(Schema):
-    workspace = ma.fields.String(required=True, validate=validate.Length(1, 100),
-                                 metadata={"description": "Workspace slug"})
-    limit = ma.fields.Integer(load_default=20, validate=validate.Range(1, 100))
-    offset = ma.fields.Integer(load_default=0, validate=validate.Range(0, 10_000_000))
+class WebhookListQuerySchema(WorkspacePageQuerySchema):
+    """A page of a workspace's webhooks."""
 
 
 class WebhookCreateSchema(Schema):
