@@ -210,8 +210,9 @@ def bench_api(db, scale, args):
                                          f"&limit=20&starting_after={deep[0]['id']}")
         for name in ("list", "detail"):
             Path(tmp, f"{name}.json").write_bytes(wait_http(api_url + paths[name], auth))
+        # The same gunicorn.conf.py, which refuses to start without a real SECRET_KEY.
         bare_env = {"BENCH_LIST_BODY": str(Path(tmp, "list.json")),
-                    "BENCH_DETAIL_BODY": str(Path(tmp, "detail.json"))}
+                    "BENCH_DETAIL_BODY": str(Path(tmp, "detail.json")), "SECRET_KEY": "bench"}
         with gunicorn("bench.bare:app", bare_env, args.workers) as (_bare_proc, bare_url):
             wait_http(bare_url + paths["list"])
             peak_rss = 0.0
