@@ -7,7 +7,7 @@ import pytest
 from app import clock
 from app.mail.compose import Composer
 from app.mail.mailers import SMTPMailer
-from app.models import Message, WebhookDelivery, WebhookEvent
+from app.models import Lead, Message, WebhookDelivery, WebhookEvent
 from app.worker import Dispatcher
 from tests.conftest import BASE
 from tests.sending.conftest import act, html_of, links_in, path_of
@@ -185,3 +185,101 @@ def test_dispatcher_run_once_delivers_due_webhooks(app, api, hook, receiver, lau
     assert sorted(t for _, t, _ in got) == ["campaign.completed", "campaign.started",
                                             "lead.completed", "message.sent"]
     assert {d.status for d in WebhookDelivery.select()} == {"delivered"}
+
+
+def test_a_refused_recipient_emits_message_bounced(api, tenant, hook, launch, worker,
+                                                   smtp_server, frozen):
+    smtp_server.rcpt_replies[ALAN] = "550 5.1.1 User unknown"
+    campaign_id = launch(leads=LEADS, sequence=ONE_STEP)
+    worker.run_once()
+    [(bounced)] = [data for t, data in events() if t == "message.bounced"]
+    assert bounced["email"] == ALAN and bounced["step"] == 1
+    assert bounced["lead_id"] == ids_of(api, campaign_id)[ALAN]
+    assert bounced["message_id"] == Message.get(Message.lead == bounced["lead_id"]).id
+    assert "550" in bounced["error"]
+    assert [data["email"] for t, data in events() if t == "lead.completed"] == [GRACE]
+    assert types()[-1] == "campaign.completed"
+
+
+def test_the_last_temporary_failure_emits_message_failed_once(api, hook, launch, worker,
+                                                               smtp_server, frozen):
+    smtp_server.rcpt_replies[GRACE] = "451 4.7.1 Try again later"
+    campaign_id = launch(leads=[LEADS[0]], sequence=ONE_STEP)
+    outcomes = []
+    for _ in range(5):
+        summary = worker.run_once()
+        outcomes.append((summary.retried, summary.failed))
+        clock.advance(hours=2)
+    assert outcomes == [(1, 0)] * 4 + [(0, 1)]
+    [failed] = [data for t, data in events() if t == "message.failed"]
+    assert failed["email"] == GRACE and failed["lead_id"] == ids_of(api, campaign_id)[GRACE]
+    assert failed["step"] == 1 and failed["message_id"].startswith("msg_")
+    assert "451" in failed["error"]
+    assert "message.sent" not in types() and "lead.completed" not in types()
+    assert types()[-1] == "campaign.completed"
+
+
+def test_an_unsubscribe_emits_lead_unsubscribed_for_each_lead_it_stops(
+        api, app, client, tenant, hook, launch, worker, smtp_server, frozen):
+    mailed = launch(leads=[LEADS[0]], sequence=ONE_STEP + ONE_STEP,
+                    settings={"track_opens": True})
+    draft = launch(leads=[LEADS[0]], sequence=ONE_STEP, start=False)
+    assert worker.run_once().sent == 1
+    url = smtp_server.to(GRACE)[0]["List-Unsubscribe"].strip("<>")
+    response = client.post(path_of(url, app.config["BASE_URL"]),
+                           data={"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 200
+    assert client.post(path_of(url, app.config["BASE_URL"]),
+                       data={"List-Unsubscribe": "One-Click"}).status_code == 200  # again
+    gone = sorted((data for t, data in events() if t == "lead.unsubscribed"),
+                  key=lambda data: data["campaign_id"] == draft)
+    assert gone == [
+        {"workspace_slug": tenant.slug, "campaign_id": mailed, "email": GRACE,
+         "lead_id": ids_of(api, mailed)[GRACE]},
+        {"workspace_slug": tenant.slug, "campaign_id": draft, "email": GRACE,
+         "lead_id": ids_of(api, draft)[GRACE]}]
+
+
+def test_a_message_that_cannot_be_composed_emits_message_failed(api, hook, launch, worker,
+                                                                frozen):
+    campaign_id = launch(leads=[LEADS[0]], sequence=ONE_STEP)
+    # Written around the API, which refuses it: a line separator in a header's text.
+    Lead.update(first_name="Eve\u2028Bcc: all@example.com").where(
+        Lead.campaign == campaign_id).execute()
+    assert worker.run_once().failed == 1
+    [failed] = [data for t, data in events() if t == "message.failed"]
+    assert failed["lead_id"] == ids_of(api, campaign_id)[GRACE] and failed["step"] == 1
+    assert failed["message_id"] == Message.get(Message.lead == failed["lead_id"]).id
+    assert failed["error"]
+
+
+class Failing(Dispatcher):
+    """A pass whose webhook delivery breaks, recording that the IMAP poll still ran."""
+
+    polled = 0
+
+    def deliver_webhooks(self):
+        raise RuntimeError("webhook delivery broke")
+
+    def poll_mailboxes(self):
+        self.polled += 1
+        raise RuntimeError("IMAP polling broke")
+
+
+def test_a_broken_webhook_delivery_or_poll_stops_neither_the_mail_nor_the_pass(
+        app, api, hook, launch, smtp_server, frozen):
+    failing = Failing(mailer=SMTPMailer(host="127.0.0.1", port=smtp_server.port, timeout=5),
+                      composer=Composer(base_url=app.config["BASE_URL"],
+                                        secret=app.config["SECRET_KEY"]))
+    launch(leads=LEADS, sequence=ONE_STEP)
+    assert failing.run_once().sent == 2
+    assert failing.polled == 1
+    assert failing.run_once().sent == 0
+    assert failing.polled == 2
+
+
+def test_from_config_passes_the_webhook_settings(make_app):
+    app = make_app(WEBHOOK_ALLOW_HTTP=True, WEBHOOK_ALLOW_PRIVATE=False)
+    built = Dispatcher.from_config(app.config)
+    assert (built.webhooks, built.webhook_allow_http, built.webhook_allow_private,
+            built.imap) == (True, True, False, True)
