@@ -90,7 +90,8 @@ class Dispatcher:
                         break
             finally:
                 self.mailer.close()
-            if self.webhooks:
+            # A stopping worker leaves both for the next one (each may wait on the network).
+            if self.webhooks and not self.stopping.is_set():
                 self._chore("webhook delivery", self.deliver_webhooks)
             if self.imap and not self.stopping.is_set():
                 self._chore("IMAP polling", self.poll_mailboxes)
