@@ -186,15 +186,16 @@ def mailboxes_rekey():
     click.echo(f"re-encrypted: {count} passwords")
 
 
-dispatcher_cli = AppGroup("dispatcher", help="The sending worker.")
+dispatcher_cli = AppGroup("dispatcher", help="The worker: mail, webhook deliveries, IMAP polling.")
 
 
 @dispatcher_cli.command("run")
-@click.option("--once", is_flag=True, help="Send everything due now, then exit.")
+@click.option("--once", is_flag=True, help="One pass over everything due now, then exit.")
 @click.option("--interval", type=float, default=None,
               help="Seconds between passes (default: DISPATCH_INTERVAL).")
 def dispatcher_run(once, interval):
-    """Send due mail: forever (until SIGTERM/SIGINT), or once with --once."""
+    """Send due mail, then deliver due webhooks and poll due mailboxes: pass after pass
+    (until SIGTERM/SIGINT), or once with --once."""
     import signal
 
     from flask import current_app

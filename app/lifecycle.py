@@ -2,6 +2,9 @@
 which actions move a campaign and why one is refused, completion, and the campaign's
 event log. Every campaign transition, every completion and every event is written here.
 
+Each change that a webhook reports (campaign.started/paused/resumed/completed,
+lead.completed) is emitted here too, in the change's transaction (app.outbox).
+
 The statuses are StrEnums: they compare equal to their values, so the database and the
 JSON keep the plain strings.
 """
@@ -12,6 +15,7 @@ from peewee import fn
 from app import clock
 from app.database import lock_rows
 from app.models import Campaign, CampaignEvent, Lead
+from app.outbox import emit, lead_data
 from app.sending.schedule import next_due, step_delay
 
 
@@ -53,6 +57,9 @@ TRANSITIONS = {
     "resume": ((CampaignStatus.PAUSED,), CampaignStatus.ACTIVE),
 }
 ACTIONS = tuple(TRANSITIONS)
+# The webhook event each action's transition emits.
+ACTION_EVENTS = {"start": "campaign.started", "pause": "campaign.paused",
+                 "resume": "campaign.resumed"}
 
 # Why an action is refused in a status where it neither moves nor is a no-op.
 _DRAFT, _PAUSED, _COMPLETED = (CampaignStatus.DRAFT, CampaignStatus.PAUSED,
@@ -118,6 +125,7 @@ def transition(campaign, action, *, now, api_key=None):
     if action == "start":
         schedule_pending(campaign, now)
     record_event(campaign.id, action, from_status, campaign.status, now=now, api_key=api_key)
+    emit(campaign.workspace_id, ACTION_EVENTS[action], {"campaign_id": campaign.id}, now=now)
 
 
 def schedule_pending(campaign, now):
@@ -131,12 +139,15 @@ def schedule_pending(campaign, now):
                    & Lead.next_send_at.is_null()).execute())
 
 
-def advance_lead(lead_id, step, sequence, now, *, sent=False):
+def advance_lead(lead_id, step, sequence, now, *, sent=False, lead=None):
     """The lead has had ``step`` (``sent``: mailed just now): the next step is due after
-    its delay, or the sequence is done and the lead completed. The step is recorded
-    whatever the lead's state; only an open lead moves on. True when the lead completed
-    (the caller then asks maybe_complete, once it holds what it takes before the
-    campaign's row)."""
+    its delay, or the sequence is done and the lead completed (``lead.completed`` is
+    emitted). The step is recorded whatever the lead's state; only an open lead moves
+    on. True when the lead completed (the caller then asks maybe_complete, once it holds
+    what it takes before the campaign's row).
+
+    ``lead``: the Lead itself when the caller has it (its workspace, campaign and email
+    name the event); without it a completion reads them."""
     due = next_due(sequence, step, now)
     changes = {Lead.current_step: step, Lead.attempts: 0}
     if sent:
@@ -150,7 +161,13 @@ def advance_lead(lead_id, step, sequence, now, *, sent=False):
              .where((Lead.id == lead_id) & Lead.status.in_(OPEN_LEAD_STATUSES)).execute())
     if not moved:
         Lead.update(changes).where(Lead.id == lead_id).execute()
-    return bool(moved) and due is None
+    completed = bool(moved) and due is None
+    if completed:
+        if lead is None:
+            lead = Lead.select(Lead.id, Lead.campaign, Lead.workspace, Lead.email).where(
+                Lead.id == lead_id).get()
+        emit(lead.workspace_id, "lead.completed", lead_data(lead, step=step), now=now)
+    return completed
 
 
 def maybe_complete(campaign_id, now=None, *, unless_open=None):
@@ -186,4 +203,8 @@ def maybe_complete(campaign_id, now=None, *, unless_open=None):
     if done:
         record_event(campaign_id, "complete", CampaignStatus.ACTIVE, CampaignStatus.COMPLETED,
                      now=now)
+        # Once in a campaign's life: reading its workspace here costs nothing that counts.
+        workspace_id = (Campaign.select(Campaign.workspace)
+                        .where(Campaign.id == campaign_id).scalar())
+        emit(workspace_id, "campaign.completed", {"campaign_id": campaign_id}, now=now)
     return bool(done)

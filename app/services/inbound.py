@@ -261,5 +261,5 @@ def receive(raw):
         return {"outcome": "auto_reply", "lead_id": message.lead.id}
     stop = bool(message.campaign.settings.get("stop_on_reply", True))
     with transaction():
-        outcomes.record_reply(message.lead, stop=stop)
+        outcomes.record_reply(message.lead, stop=stop, message=message)
     return {"outcome": "reply", "lead_id": message.lead.id}

@@ -3,11 +3,14 @@ unsubscribed; and the campaign's completion when its last lead is done.
 
 Counters on the campaign move in the same transaction as the lead, and only when the
 lead's own marker flips (``opened_at`` from NULL, say), so stats count leads, not events.
-Callers hold a transaction.
+Callers hold a transaction. The webhook events of these changes (lead.opened,
+lead.clicked, lead.replied on the first of each, lead.unsubscribed per lead that
+moves) are emitted here, in it.
 """
 from app import clock
 from app.lifecycle import OPEN_LEAD_STATUSES, LeadStatus, maybe_complete, schedule_pending
 from app.models import Campaign, Lead, Suppression
+from app.outbox import emit, lead_data
 
 __all__ = ["bump", "finish", "maybe_complete", "record_bounce", "record_click", "record_open",
            "record_reply", "record_unsubscribe", "schedule_pending", "suppress",
@@ -19,12 +22,19 @@ def bump(campaign_id, counter, by=1):
     Campaign.update({field: field + by}).where(Campaign.id == campaign_id).execute()
 
 
-def _flip(lead, marker, counter, now):
-    """Set ``lead.<marker>`` if unset; count it on the campaign. True when it flipped."""
+def _message_data(message):
+    """What an event says of the message it came through (open, click, reply), if any."""
+    return {} if message is None else {"message_id": message.id, "step": message.step}
+
+
+def _flip(lead, marker, counter, now, event, message=None):
+    """Set ``lead.<marker>`` if unset; count it on the campaign and emit ``event``. True
+    when it flipped."""
     field = getattr(Lead, marker)
     flipped = Lead.update({field: now}).where((Lead.id == lead.id) & field.is_null()).execute()
     if flipped:
         bump(lead.campaign_id, counter)
+        emit(lead.workspace_id, event, lead_data(lead, **_message_data(message)), now=now)
     return bool(flipped)
 
 
@@ -37,21 +47,25 @@ def finish(lead, status, now, *, error=None, from_statuses=OPEN_LEAD_STATUSES):
     return bool(moved)
 
 
-def record_open(lead, now=None):
-    return _flip(lead, "opened_at", "opened_count", now or clock.now())
+def record_open(lead, now=None, *, message=None):
+    """``message``: the mail whose pixel was fetched (its id and step go in the event)."""
+    return _flip(lead, "opened_at", "opened_count", now or clock.now(), "lead.opened",
+                 message)
 
 
-def record_click(lead, now=None):
+def record_click(lead, now=None, *, message=None):
     now = now or clock.now()
-    record_open(lead, now)  # a click proves an open even when images were blocked
-    return _flip(lead, "clicked_at", "clicked_count", now)
+    # A click proves an open even when images were blocked.
+    record_open(lead, now, message=message)
+    return _flip(lead, "clicked_at", "clicked_count", now, "lead.clicked", message)
 
 
-def record_reply(lead, *, stop, now=None):
+def record_reply(lead, *, stop, now=None, message=None):
     """Count the lead's first reply. With ``stop`` its sequence ends as replied; a lead
-    whose sequence had already ended (completed) is replied either way."""
+    whose sequence had already ended (completed) is replied either way. ``message``:
+    the mail it answers."""
     now = now or clock.now()
-    first = _flip(lead, "replied_at", "replied_count", now)
+    first = _flip(lead, "replied_at", "replied_count", now, "lead.replied", message)
     sources = (*OPEN_LEAD_STATUSES, LeadStatus.COMPLETED) if stop else (LeadStatus.COMPLETED,)
     if finish(lead, LeadStatus.REPLIED, now, from_statuses=sources):
         maybe_complete(lead.campaign_id, now)
@@ -113,5 +127,8 @@ def unsubscribe_address(workspace_id, email, now=None, *, lead=None):
         if moved:
             moved_any = True
             bump(target.campaign_id, "unsubscribed_count")
+            emit(workspace_id, "lead.unsubscribed",
+                 {"campaign_id": target.campaign_id, "lead_id": target.id, "email": email},
+                 now=now)
             maybe_complete(target.campaign_id, now)
     return moved_any

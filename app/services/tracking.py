@@ -25,7 +25,7 @@ def _message(message_pk):
 def record_open(secret, token):
     message = _message(tokens.read(secret, "open", token))
     with transaction():
-        outcomes.record_open(message.lead)
+        outcomes.record_open(message.lead, message=message)
 
 
 def record_click(secret, token):
@@ -36,7 +36,7 @@ def record_click(secret, token):
         raise _gone()
     message = _message(payload[0])
     with transaction():
-        outcomes.record_click(message.lead)
+        outcomes.record_click(message.lead, message=message)
     return payload[1]
 
 

@@ -1,6 +1,6 @@
-"""Webhook use cases: endpoints per workspace, their deliveries, and ``emit``, which the
-engine calls inside its own transaction so an event is written with the change it
-reports (an outbox: app.services.webhook_delivery sends it later)."""
+"""Webhook use cases: endpoints per workspace, their deliveries, and ``emit`` (from
+app.outbox), which the engine calls inside its own transaction so an event is written
+with the change it reports (an outbox: app.services.webhook_delivery sends it later)."""
 import base64
 import secrets
 from urllib.parse import urlsplit
@@ -16,17 +16,10 @@ from app.models import (
     Webhook,
     WebhookDelivery,
     WebhookEvent,
-    Workspace,
 )
+from app.outbox import EVENT_TYPES, body, emit  # noqa: F401 - the outbox's writer, part of this API
 from app.services.tenants import get_workspace, owned, workspace_page
 
-EVENT_TYPES = (
-    "campaign.started", "campaign.paused", "campaign.resumed", "campaign.completed",
-    "message.sent", "message.bounced", "message.failed",
-    "lead.opened", "lead.clicked", "lead.replied", "lead.unsubscribed", "lead.completed",
-    "mailbox.error",
-    "webhook.test",
-)
 SECRET_PREFIX = "whsec_"
 
 
@@ -124,36 +117,6 @@ def delete_webhook(tenant, webhook_id):
         webhook = get_webhook(tenant, webhook_id)
         webhook.delete_instance()
     return webhook
-
-
-def body(event_type, data, moment):
-    return {"type": event_type, "timestamp": clock.utc_text(moment), "data": data}
-
-
-def emit(workspace_id, event_type, data, *, now=None):
-    """Record ``event_type`` for every enabled webhook of the workspace that subscribes
-    to it: one event row and one due delivery per webhook. Call it inside the
-    transaction of the change it reports, so both commit or neither does. Sends
-    nothing. ``data`` gets the workspace's slug when it does not carry it. Returns the event, or None when no webhook listens (nothing is written)."""
-    if event_type not in EVENT_TYPES:
-        raise ValueError(f"unknown webhook event type {event_type!r}")
-    moment = now or clock.now()
-    hooks = [hook for hook in Webhook.select(Webhook.id, Webhook.events).where(
-        (Webhook.workspace == workspace_id) & (Webhook.status == WEBHOOK_ENABLED))
-        if hook.subscribes_to(event_type)]
-    if not hooks:
-        return None
-    if "workspace_slug" not in data:  # every event names its workspace
-        slug = Workspace.select(Workspace.slug).where(Workspace.id == workspace_id).scalar()
-        data = {"workspace_slug": slug, **data}
-    with transaction():  # a savepoint inside the caller's transaction
-        event = WebhookEvent.create(workspace=workspace_id, type=event_type,
-                                    payload=body(event_type, data, moment), created_at=moment)
-        WebhookDelivery.insert_many(
-            [{"id": WebhookDelivery.id.default(), "webhook": hook.id, "event": event.id,
-              "next_attempt_at": moment, "created_at": moment, "updated_at": moment}
-             for hook in hooks]).execute()
-    return event
 
 
 def send_test(tenant, webhook_id, *, now=None):

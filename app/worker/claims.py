@@ -108,7 +108,7 @@ def claim(campaign_id, now, *, batch, lease):
                 _drop_suppressed(lead, suppressed[lead.email], now)
                 handled += 1
             elif lead.current_step + 1 > len(sequence):  # shortened while paused
-                if advance_lead(lead.id, len(sequence), sequence, now):
+                if advance_lead(lead.id, len(sequence), sequence, now, lead=lead):
                     maybe_complete(campaign.id, now)
                 handled += 1
             else:

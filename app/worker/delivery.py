@@ -9,6 +9,10 @@ after.
 Whatever goes wrong with one message (its templates, its headers, its addresses, the
 server's answer) is that message's outcome: its lead is retried or ends ``failed``
 with the reason, and the pass goes on with the next claim.
+
+The webhook events ``message.sent``, ``message.bounced`` and ``message.failed`` are
+emitted where the message's row takes that status, in the same transaction, and only
+when it did (a record that finds the row settled otherwise emits nothing).
 """
 import logging
 from dataclasses import dataclass
@@ -25,6 +29,7 @@ from app.lifecycle import (
 from app.mail.mailers import PermanentFailure, TemporaryFailure
 from app.mail.templates import RenderError
 from app.models import Lead, Message
+from app.outbox import emit, lead_data
 from app.services import outcomes
 from app.worker.claims import ours, seconds, start
 
@@ -82,6 +87,11 @@ def _why(exc):
     return f"{type(exc).__name__}: {exc}"
 
 
+def _emit(claim, event_type, now, **extra):
+    emit(claim.lead.workspace_id, event_type,
+         lead_data(claim.lead, message_id=claim.message_pk, step=claim.step, **extra), now=now)
+
+
 def _sent(claim, subject, following, lease):
     """Record ``claim`` sent and, in the same commit, start ``following`` (a claim or
     None). Returns whether ``following`` started."""
@@ -95,7 +105,9 @@ def _sent(claim, subject, following, lease):
         if in_time:
             # The lead, then the campaign's counter and completion: the order in which
             # every path (an open, a reply) takes the two rows.
-            completed = advance_lead(claim.lead.id, claim.step, claim.sequence, now, sent=True)
+            _emit(claim, "message.sent", now)
+            completed = advance_lead(claim.lead.id, claim.step, claim.sequence, now, sent=True,
+                                     lead=claim.lead)
             outcomes.bump(claim.campaign_id, "sent_count")
             if completed:
                 maybe_complete(claim.campaign_id, now, unless_open=open_lead)
@@ -104,9 +116,12 @@ def _sent(claim, subject, following, lease):
         # Too late: the reaper made it unconfirmed and already moved the lead on
         # (maybe past later steps); advancing again would set the lead back.
         with transaction():
+            # The row still turns sent (the server said so) and is counted: a receiver
+            # hears of it too, once, since only one of the two updates can match.
             if (Message.update(status=MessageStatus.SENT, sent_at=now, subject=subject)
                     .where(ours(claim, MessageStatus.UNCONFIRMED)).execute()):
                 outcomes.bump(claim.campaign_id, "sent_count")
+                _emit(claim, "message.sent", now)
     return started
 
 
@@ -115,12 +130,16 @@ def _retry(claim, error):
     with transaction():
         if not Message.delete().where(ours(claim, MessageStatus.SENDING)).execute():
             # Too late (unconfirmed, the lead moved on): not delivered, not retried.
-            (Message.update(status=MessageStatus.FAILED, error=error)
-             .where(ours(claim, MessageStatus.UNCONFIRMED)).execute())
+            if (Message.update(status=MessageStatus.FAILED, error=error)
+                    .where(ours(claim, MessageStatus.UNCONFIRMED)).execute()):
+                _emit(claim, "message.failed", now, error=error)
             return "failed"
         attempts = claim.lead.attempts + 1
         if attempts >= MAX_ATTEMPTS:
+            # The last attempt's row is gone (deleted above, as every temporary
+            # failure's is); the event still names it, as the mail that failed.
             if outcomes.finish(claim.lead, LeadStatus.FAILED, now, error=error):
+                _emit(claim, "message.failed", now, error=error)
                 maybe_complete(claim.campaign_id, now)
             return "failed"
         retry_at = now + seconds(60 * BACKOFF_MINUTES[attempts - 1])
@@ -132,18 +151,23 @@ def _retry(claim, error):
 
 
 def _bounce(claim, error):
+    now = clock.now()
     with transaction():
-        (Message.update(status=MessageStatus.BOUNCED, error=error)
-         .where(ours(claim, MessageStatus.SENDING, MessageStatus.UNCONFIRMED)).execute())
-        outcomes.record_bounce(claim.lead, error=error)
+        if (Message.update(status=MessageStatus.BOUNCED, error=error)
+                .where(ours(claim, MessageStatus.SENDING, MessageStatus.UNCONFIRMED))
+                .execute()):
+            _emit(claim, "message.bounced", now, error=error)
+        outcomes.record_bounce(claim.lead, error=error, now=now)
     return "bounced"
 
 
 def _fail(claim, error):
     now = clock.now()
     with transaction():
-        (Message.update(status=MessageStatus.FAILED, error=error)
-         .where(ours(claim, MessageStatus.SENDING, MessageStatus.UNCONFIRMED)).execute())
+        if (Message.update(status=MessageStatus.FAILED, error=error)
+                .where(ours(claim, MessageStatus.SENDING, MessageStatus.UNCONFIRMED))
+                .execute()):
+            _emit(claim, "message.failed", now, error=error)
         if outcomes.finish(claim.lead, LeadStatus.FAILED, now, error=error):
             maybe_complete(claim.campaign_id, now)
     return "failed"

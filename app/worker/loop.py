@@ -3,6 +3,11 @@
 Guarantees (docs/guarantees.md): at most once per (lead, step) (app.worker.claims,
 app.worker.delivery), nothing lost when a dispatcher dies (app.worker.reaper), the daily
 limit held across concurrent dispatchers (app.worker.claims).
+
+Each pass also runs the rest of the background work, after the mail: due webhook
+deliveries (app.services.webhook_delivery), then the mailboxes' IMAP folders
+(app.services.imap_poll). Either one failing is logged and stops neither the sending
+nor the loop.
 """
 import logging
 import threading
@@ -13,6 +18,7 @@ from app import clock
 from app.database import connection
 from app.mail.compose import Composer
 from app.mail.mailers import make_mailer
+from app.services import imap_poll, inbound, webhook_delivery
 from app.worker import claims as claiming
 from app.worker import delivery, reaper
 from app.worker.claims import seconds
@@ -34,24 +40,44 @@ class Summary:
         setattr(self, outcome, getattr(self, outcome) + 1)
 
 
+def classify(raw, mailbox):
+    """What IMAP polling hands each new message to: the inbound classification.
+
+    Matching is not yet narrowed to leads mailed from ``mailbox``: a message is matched
+    by its references wherever it was read, as through the inbound route."""
+    return inbound.receive(raw)
+
+
 class Dispatcher:
+    """``webhooks``: deliver due webhook deliveries on each pass (``webhook_allow_http``
+    and ``webhook_allow_private`` relax the SSRF guard, for development); ``imap``: poll
+    the mailboxes' IMAP folders on each pass."""
+
     def __init__(self, *, mailer, composer, batch=100, claim_seconds=300,
-                 sending_seconds=900):
+                 sending_seconds=900, webhooks=True, webhook_allow_http=False,
+                 webhook_allow_private=False, imap=True):
         self.mailer = mailer
         self.composer = composer
         self.batch = batch
         self.claim_seconds = claim_seconds
         self.sending_seconds = sending_seconds
+        self.webhooks = webhooks
+        self.webhook_allow_http = webhook_allow_http
+        self.webhook_allow_private = webhook_allow_private
+        self.imap = imap
         self.stopping = threading.Event()
 
     @classmethod
     def from_config(cls, config):
         return cls(mailer=make_mailer(config),
                    composer=Composer.from_config(config),
-                   batch=config["DISPATCH_BATCH"])
+                   batch=config["DISPATCH_BATCH"],
+                   webhook_allow_http=config["WEBHOOK_ALLOW_HTTP"],
+                   webhook_allow_private=config["WEBHOOK_ALLOW_PRIVATE"])
 
     def run_once(self):
-        """Send everything due now, then return a Summary."""
+        """Send everything due now, deliver due webhooks, poll due mailboxes; return the
+        sending's Summary."""
         summary = Summary()
         with connection():
             self.reap()
@@ -64,7 +90,31 @@ class Dispatcher:
                         break
             finally:
                 self.mailer.close()
+            # A stopping worker leaves both for the next one (each may wait on the network).
+            if self.webhooks and not self.stopping.is_set():
+                self._chore("webhook delivery", self.deliver_webhooks)
+            if self.imap and not self.stopping.is_set():
+                self._chore("IMAP polling", self.poll_mailboxes)
         return summary
+
+    def _chore(self, name, work):
+        try:
+            done = work()
+        except Exception:  # noqa: BLE001 - neither stops the sending nor the loop
+            log.exception("%s failed; retried on the next pass", name)
+            return
+        if done:
+            log.info("%s: %s", name, done)
+
+    def deliver_webhooks(self):
+        """Send the due webhook deliveries once each: counts by outcome, or None."""
+        counts = webhook_delivery.deliver_due(allow_http=self.webhook_allow_http,
+                                              allow_private=self.webhook_allow_private)
+        return counts if any(counts.values()) else None
+
+    def poll_mailboxes(self):
+        """Read new mail from the due mailboxes: how many messages were classified."""
+        return imap_poll.poll_due(classify)
 
     def _campaign(self, campaign_id, summary):
         """Claim and send one campaign's batch; returns how many leads it handled.

@@ -1,4 +1,6 @@
-"""A real HTTP receiver on loopback, and apps that may deliver to it."""
+"""A real HTTP receiver on loopback, and apps that may deliver to it; the sending tests'
+loopback SMTP server and campaign launcher, and the inbound route, for the tests of the
+events a campaign's life emits."""
 import http.server
 import threading
 
@@ -9,6 +11,10 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from app import database
 from tests.conftest import _release
+from tests.sending.conftest import launch, smtp_server
+from tests.sending.test_inbound import inbound
+
+__all__ = ["inbound", "launch", "smtp_server"]
 
 URL = "/api/v1/tenant/webhooks"
 
