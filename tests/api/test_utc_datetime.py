@@ -8,7 +8,7 @@ from app.api.core.schemas import UTCDateTime
 
 
 def as_api_writes(stamp):
-    return UTCDateTime()._serialize(stamp, "at", None)
+    return UTCDateTime().serialize("at", {"at": stamp})
 
 
 @pytest.mark.parametrize("text", [

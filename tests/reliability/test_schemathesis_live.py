@@ -24,6 +24,7 @@ from schemathesis import checks
 from app.lifecycle import CampaignStatus
 from app.models import Campaign
 from tests import strategies  # also registers the message/rfc822 generator
+from tests.config import TEST_ENCRYPTION_KEY
 from tests.e2e.test_gunicorn import flask
 from tests.reliability.live import (
     CAMPAIGNS,
@@ -136,9 +137,11 @@ def live(service_env, api_key, tmp_path):
     other_key = flask(service_env, "tenants", "create", "Globex", "--workspace",
                       OTHER_SLUG).strip().splitlines()[-1]
     # A rate limit generated runs cannot reach (they would meet 429s instead of the
-    # answers under test), and the inbound route's secret.
+    # answers under test), the inbound route's secret, and a key for mailbox passwords
+    # (without one, a well-formed mailbox is a deliberate 503, which is not under test).
     env = live_env(service_env, RATE_LIMIT="100000000/minute",
-                   AUTH_FAILURE_RATE_LIMIT="100000000/minute", INBOUND_SECRET=INBOUND_SECRET)
+                   AUTH_FAILURE_RATE_LIMIT="100000000/minute", INBOUND_SECRET=INBOUND_SECRET,
+                   ENCRYPTION_KEYS=TEST_ENCRYPTION_KEY)
     with gunicorn(env, tmp_path, workers=2) as base:
         yield base, Seeds(base, api_key, other_key, service_env["DATABASE_URL"])
 

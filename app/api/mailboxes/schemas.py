@@ -1,11 +1,16 @@
 import re
 
-import email_validator
 import marshmallow as ma
 from marshmallow import validate
 
 from app.api.core.schemas import Schema, UTCDateTime, envelope
-from app.api.fields import HeaderText, StrictBoolean, StrictInteger, valid_timezone
+from app.api.fields import (
+    HeaderText,
+    MailAddress,
+    StrictBoolean,
+    StrictInteger,
+    valid_timezone,
+)
 from app.api.paging import WorkspacePageQuerySchema
 from app.models import MAILBOX_STATUSES, SECURITY_MODES
 
@@ -13,26 +18,6 @@ from app.models import MAILBOX_STATUSES, SECURITY_MODES
 # could hide in.
 HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._:-]{0,251}[A-Za-z0-9])?$|^\[[0-9A-Fa-f:.]+\]$")
 CLIENT_STATUSES = ("active", "paused")
-
-
-class MailboxAddress(ma.fields.String):
-    """An address, checked for syntax only by email-validator (no DNS at request time),
-    kept in its ASCII form so SMTP can carry it."""
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("validate", validate.Length(3, 254))
-        super().__init__(**kwargs)
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        value = super()._deserialize(value, attr, data, **kwargs)
-        try:
-            checked = email_validator.validate_email(
-                value.strip(), check_deliverability=False, globally_deliverable=False,
-                test_environment=True,
-                allow_smtputf8=False)
-        except email_validator.EmailNotValidError as exc:
-            raise ma.ValidationError(str(exc)) from exc
-        return checked.ascii_email
 
 
 class ServerText(ma.fields.String):
@@ -97,13 +82,13 @@ class _MailboxFields(Schema):
 
 class MailboxCreateSchema(_MailboxFields):
     workspace_slug = ma.fields.String(required=True, validate=validate.Length(1, 100))
-    email = MailboxAddress(required=True)
+    email = MailAddress(required=True)
     smtp = ma.fields.Nested(SmtpInSchema, required=True)
     imap = ma.fields.Nested(ImapInSchema, allow_none=True)
 
 
 class MailboxUpdateSchema(_MailboxFields):
-    email = MailboxAddress()
+    email = MailAddress()
     smtp = ma.fields.Nested(SmtpPatchSchema)
     imap = ma.fields.Nested(ImapPatchSchema, allow_none=True,
                             metadata={"description": "Merged key by key; null removes IMAP."})
