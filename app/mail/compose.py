@@ -12,8 +12,7 @@ from email import policy
 from email.generator import BytesGenerator
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr
-from functools import lru_cache
+from email.utils import format_datetime
 from io import BytesIO
 
 from app.mail import templates, tokens
@@ -52,13 +51,6 @@ class Parts:
     unsubscribe: str
     text: str
     html: str
-
-
-@lru_cache(maxsize=1024)
-def _header(name, value):
-    """A parsed header, kept for the values every message of a campaign repeats: parsing
-    a header costs more than the rest of setting it, and header objects are immutable."""
-    return POLICY.header_factory(name, value)
 
 
 def ascii_address(address):
@@ -190,10 +182,13 @@ class Composer:
 def email_message(parts):
     """``parts`` as an EmailMessage (the email package's writer)."""
     msg = EmailMessage(policy=POLICY)
-    msg["From"] = _header("From", formataddr((parts.from_name, parts.sender)))
-    msg["To"] = Address(display_name=parts.to_name, addr_spec=parts.recipient)
+    # Every header is set as text, so the email package's own check applies to each: a
+    # value with a line break of any kind (CR, LF, U+2028...) is a ValueError, never a
+    # header of its own. (A prebuilt header object or an Address would pass unchecked.)
+    msg["From"] = str(Address(display_name=parts.from_name, addr_spec=parts.sender))
+    msg["To"] = str(Address(display_name=parts.to_name, addr_spec=parts.recipient))
     if parts.reply_to:
-        msg["Reply-To"] = _header("Reply-To", parts.reply_to)
+        msg["Reply-To"] = parts.reply_to
     msg["Subject"] = parts.subject
     msg["Date"] = parts.date
     msg["Message-ID"] = parts.message_id
@@ -201,8 +196,7 @@ def email_message(parts):
         msg["In-Reply-To"] = parts.thread_ids[-1]
         msg["References"] = " ".join(parts.thread_ids)
     msg["List-Unsubscribe"] = f"<{parts.unsubscribe}>"
-    msg["List-Unsubscribe-Post"] = _header("List-Unsubscribe-Post",
-                                           "List-Unsubscribe=One-Click")
+    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg.set_content(parts.text)
     msg.add_alternative(parts.html, subtype="html")
     return msg

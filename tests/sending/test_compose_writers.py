@@ -130,3 +130,20 @@ def _parts(**fields):
     defaults = {"date": "Mon, 30 Nov 2026 10:00:00 +0000", "message_id": "<msg_1@acme.test>",
                 "unsubscribe": "http://h/u/tok"}
     return Parts(**{**defaults, **fields})
+
+
+@pytest.mark.parametrize("field", ["from_name", "to_name", "reply_to"])
+@pytest.mark.parametrize("line_break", ["\r", "\n", "\u2028", "\x85", "\x0b"])
+def test_a_line_break_in_a_header_value_is_refused_never_written(field, line_break):
+    # Written through, "\t\ra" as a From name ended the headers early: the Message-ID
+    # and everything after it went into the body.
+    value = f"Eve{line_break}Bcc: victim@example.com"
+    if field == "reply_to":
+        value = f"eve@acme.test{line_break}Bcc: victim@example.com"
+    fields = {"sender": "ada@acme.test", "from_name": "Ada", "recipient": "grace@example.com",
+              "to_name": "Grace", "reply_to": None, "subject": "Hello", "thread_ids": (),
+              "text": "Hi", "html": "<p>Hi</p>", field: value}
+    parts = _parts(**fields)
+
+    with pytest.raises(ValueError):
+        compose.message_bytes(parts)
