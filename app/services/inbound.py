@@ -223,20 +223,22 @@ def from_lead(senders, lead_email):
     return bool(senders) and all(theirs(*sender) for sender in senders)
 
 
-def _mailed(ids):
+def _mailed(ids, workspace_id=None):
     """The messages (with lead and campaign) that ``ids`` name and that may have left,
-    the latest step first."""
+    the latest step first; only the workspace's when ``workspace_id`` is given."""
     if not ids:
         return []
-    return list(Message.select(Message, Lead, Campaign)
-                .join(Lead, on=(Message.lead == Lead.id))
-                .switch(Message).join(Campaign, on=(Message.campaign == Campaign.id))
-                .where(Message.message_id.in_(list(ids)) & Message.status.in_(MAILED))
-                .order_by(Message.step.desc()))
+    query = (Message.select(Message, Lead, Campaign)
+             .join(Lead, on=(Message.lead == Lead.id))
+             .switch(Message).join(Campaign, on=(Message.campaign == Campaign.id))
+             .where(Message.message_id.in_(list(ids)) & Message.status.in_(MAILED)))
+    if workspace_id is not None:
+        query = query.where(Campaign.workspace == workspace_id)
+    return list(query.order_by(Message.step.desc()))
 
 
-def _bounce(report):
-    for message in _mailed(report.returned_ids):
+def _bounce(report, workspace_id):
+    for message in _mailed(report.returned_ids, workspace_id):
         if message.lead.email.casefold() in report.failed:
             with transaction():
                 outcomes.record_bounce(message.lead,
@@ -245,14 +247,18 @@ def _bounce(report):
     return IGNORED
 
 
-def receive(raw):
-    """Process one inbound message; returns {"outcome": ..., "lead_id": ...}."""
+def receive(raw, *, workspace_id=None):
+    """Process one inbound message; returns {"outcome": ..., "lead_id": ...}.
+
+    ``workspace_id``: the message was read from a mailbox of that workspace (IMAP), and
+    may only answer or bounce that workspace's mail: its content is the mailbox owner's
+    to write, so it must never reach another tenant's leads."""
     reading = read(raw)
     if reading is None:
         return IGNORED
     if reading.report is not None:
-        return _bounce(reading.report)
-    answered = [message for message in _mailed(reading.references)
+        return _bounce(reading.report, workspace_id)
+    answered = [message for message in _mailed(reading.references, workspace_id)
                 if from_lead(reading.senders, message.lead.email)]
     if not answered:
         return IGNORED

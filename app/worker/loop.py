@@ -43,9 +43,9 @@ class Summary:
 def classify(raw, mailbox):
     """What IMAP polling hands each new message to: the inbound classification.
 
-    Matching is not yet narrowed to leads mailed from ``mailbox``: a message is matched
-    by its references wherever it was read, as through the inbound route."""
-    return inbound.receive(raw)
+    A message can only match mail of the mailbox's own workspace (never another
+    tenant's). It is not yet narrowed to the leads mailed from that very mailbox."""
+    return inbound.receive(raw, workspace_id=mailbox.workspace_id)
 
 
 class Dispatcher:

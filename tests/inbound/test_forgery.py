@@ -216,3 +216,37 @@ def test_reply_from_the_leads_domain_written_in_unicode_counts(api, inbound, lau
     response = inbound(raw.encode())
     assert response.json["data"] == {"outcome": "reply", "lead_id": lead}
     assert stats(api, campaign_id)["replied"] == 1
+
+
+# ---- mail read from a tenant's own mailbox -----------------------------------------------
+
+def test_mail_read_from_another_workspaces_mailbox_touches_no_lead_of_ours(
+        api, mailed, other_tenant):
+    # What IMAP polling does with a message found in a mailbox: its content is that
+    # mailbox owner's to write, so it may only answer or bounce that workspace's mail.
+    from types import SimpleNamespace
+
+    from app.worker.loop import classify
+    campaign_id, message_id = mailed()
+    theirs = SimpleNamespace(workspace_id=other_tenant.workspace.id)
+
+    with database.connection():
+        replied = classify(reply(in_reply_to=message_id).encode(), theirs)
+        bounced = classify(dsn(message_id).encode(), theirs)
+
+    assert replied == bounced == {"outcome": "ignored", "lead_id": None}
+    assert_untouched(api, campaign_id)
+
+
+def test_mail_read_from_our_own_workspaces_mailbox_counts(api, mailed, tenant):
+    from types import SimpleNamespace
+
+    from app.worker.loop import classify
+    campaign_id, message_id = mailed()
+    ours = SimpleNamespace(workspace_id=tenant.workspace.id)
+
+    with database.connection():
+        outcome = classify(reply(in_reply_to=message_id).encode(), ours)
+
+    assert outcome["outcome"] == "reply"
+    assert stats(api, campaign_id)["replied"] == 1
