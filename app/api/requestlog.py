@@ -78,7 +78,7 @@ def _finish(response):
     if not access.isEnabledFor(logging.INFO):
         return response
     fields = {
-        "method": request.method, "path": _logged_path(), "status": response.status_code,
+        "method": request.method, "path": logged_path(), "status": response.status_code,
         "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
         "tenant": tenant.id if tenant is not None else None,
         "remote_addr": request.remote_addr}
@@ -89,7 +89,7 @@ def _finish(response):
     return response
 
 
-def _logged_path():
+def logged_path():
     rule = request.url_rule
     if rule is not None and SECRET_ARGUMENTS & rule.arguments:
         return _CONVERTER.sub(r"<\1>", rule.rule)

@@ -3,10 +3,12 @@ proven by an encrypted token; and what they count."""
 import json
 import logging
 
+import peewee
 import pytest
 
 from app.api.requestlog import JsonFormatter
 from app.mail import tokens
+from app.services import tracking as tracking_service
 from tests.conftest import Tenant
 from tests.sending.conftest import (
     ALWAYS,
@@ -453,3 +455,22 @@ def test_the_access_log_holds_the_links_routes_and_never_their_tokens(client, se
     assert [line["status"] for line in logged] == [200, 302, 200, 200, 200, 404, 404]
     tokens_sent = {p.rsplit("/", 1)[-1].removesuffix(".gif") for p in paths}
     assert not [line for line in access_log for token in tokens_sent if token in line]
+
+
+@pytest.mark.parametrize("failure", [RuntimeError("boom"),
+                                     peewee.OperationalError("server closed the connection")])
+def test_an_error_on_a_link_is_logged_by_its_route_never_its_token(
+        client, sent, link, monkeypatch, caplog, failure):
+    sent()
+    path = link(GRACE, "/u/")
+    token = path.rsplit("/", 1)[-1]
+
+    def fail(*args, **kwargs):
+        raise failure
+    monkeypatch.setattr(tracking_service, "unsubscribe", fail)
+    with caplog.at_level(logging.WARNING, logger="app.api"):
+        response = client.post(path)
+
+    assert response.status_code in (500, 503)
+    assert [r for r in caplog.records if "/u/<token>" in r.getMessage()]
+    assert not [r for r in caplog.records if token in r.getMessage()]

@@ -12,6 +12,7 @@ from playhouse.pool import MaxConnectionsExceeded
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from app.api.core.schemas import ErrorSchema
+from app.api.requestlog import logged_path
 from app.database import discard_connection
 from app.errors import AppError, RateLimited, Unauthorized
 
@@ -55,7 +56,7 @@ class Api(BaseApi):
 
     def handle_database_down(self, error):
         """The database is unreachable or overloaded: a 503 the client can retry."""
-        log.warning("database unavailable on %s %s: %s", request.method, request.path,
+        log.warning("database unavailable on %s %s: %s", request.method, logged_path(),
                     str(error).splitlines()[0] if str(error) else type(error).__name__)
         discard_connection()
         return error_body(503, "database_unavailable",
@@ -94,7 +95,7 @@ class Api(BaseApi):
     def handle_unexpected(self, error):
         if isinstance(error, HTTPException):
             return self.handle_http_exception(error)
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        log.exception("unhandled error on %s %s", request.method, logged_path())
         return self.handle_http_exception(InternalServerError())
 
 
