@@ -52,11 +52,12 @@ run: demo
 	trap 'kill $$dispatcher 2>/dev/null; wait $$dispatcher 2>/dev/null' EXIT INT TERM; \
 	$(VENV)/bin/gunicorn wsgi:app -c gunicorn.conf.py --bind $(HOST):$(PORT) --workers 2
 
+# A SECRET_KEY or ENCRYPTION_KEYS set in the environment wins over the laptop's files.
 worker: migrate
-	$(FLASK) dispatcher run
+	@$(WITH_KEY) $(FLASK) dispatcher run
 
 serve: migrate
-	$(VENV)/bin/gunicorn wsgi:app -c gunicorn.conf.py
+	@$(WITH_KEY) $(VENV)/bin/gunicorn wsgi:app -c gunicorn.conf.py
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
