@@ -105,6 +105,10 @@ def deliver_one(delivery_id, *, now=None, timeout=10, allow_http=False, allow_pr
         error = f"The request failed: {type(exc).__name__}."
     except OSError as exc:
         error = f"The request failed: {exc.strerror or type(exc).__name__}."
+    except Exception as exc:  # noqa: BLE001 - one endpoint's fault is its own failed
+        # attempt: it must not stop the deliveries claimed behind it.
+        log.warning("webhook delivery %s failed: %s", delivery.id, type(exc).__name__)
+        error = f"The request failed: {type(exc).__name__}."
     return record(delivery, status_code=status_code, error=error, now=moment)
 
 
@@ -159,11 +163,21 @@ def headers_for(event_id, body, *, secret, moment):
     }
 
 
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
 def refused_address(address):
     """Why ``address`` may not be called, or None: loopback, private, link-local,
     multicast, reserved, unspecified or otherwise not globally routable."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        # IPv6 forms that carry an IPv4 address, reached through a gateway: judged by
+        # the address they carry (NAT64's 64:ff9b::/96 is "global" to ipaddress).
+        embedded = (address.ipv4_mapped or address.sixtofour
+                    or (address.teredo[1] if address.teredo else None)
+                    or (ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+                        if address in NAT64 else None))
+        if embedded is not None:
+            return refused_address(embedded)
     for kind in ("loopback", "private", "link_local", "multicast", "reserved", "unspecified"):
         if getattr(address, f"is_{kind}"):
             return kind.replace("_", "-")
@@ -176,7 +190,7 @@ def resolve(host, port, *, allow_private=False):
     """The address to connect to: every address the name resolves to must be allowed."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
+    except (socket.gaierror, UnicodeError) as exc:  # UnicodeError: a label IDNA refuses
         raise Refused(f"The host '{host}' does not resolve.") from exc
     addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
     if not allow_private:

@@ -28,6 +28,15 @@ def new_secret():
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
+def _encodable(host):
+    """A host name the resolver takes: every label 1-63 characters once IDNA-encoded."""
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        return False
+    return True
+
+
 def check_url(url, *, allow_http=False):
     """Refuse a URL that is not absolute https (http too with ``allow_http``)."""
     problem = None
@@ -46,6 +55,8 @@ def check_url(url, *, allow_http=False):
         problem = "The URL must not carry a user name or password."
     elif problem is None and parts.fragment:
         problem = "The URL must not have a fragment."
+    elif problem is None and not _encodable(parts.hostname):
+        problem = "The URL's host is not a valid domain name."
     if problem:
         raise ValidationFailed(details={"fields": {"url": [problem]}})
 

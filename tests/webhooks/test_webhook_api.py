@@ -226,3 +226,14 @@ def test_every_webhook_operation_has_its_operation_id(client):
     assert ids == {"listWebhooks", "createWebhook", "getWebhook", "updateWebhook",
                    "deleteWebhook", "testWebhook", "listWebhookDeliveries",
                    "retryWebhookDelivery"}
+
+
+@pytest.mark.parametrize("url", ["https://a..b.example/hook",
+                                 "https://" + "a" * 64 + ".example/hook"])
+def test_a_host_the_resolver_cannot_take_is_refused_at_create(api, tenant, url):
+    response = api.post("/api/v1/tenant/webhooks",
+                        json={"workspace_slug": tenant.slug, "url": url, "events": ["*"]})
+
+    assert response.status_code == 422
+    assert response.json["error"]["details"]["fields"]["url"] == [
+        "The URL's host is not a valid domain name."]

@@ -259,12 +259,16 @@ def test_a_closed_port_is_a_failed_attempt(tenant, create_webhook):
 @pytest.mark.parametrize("address", ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1",
                                      "169.254.169.254", "0.0.0.0", "224.0.0.1", "100.64.0.1",
                                      "240.0.0.1", "::1", "fe80::1", "fc00::1", "::",
-                                     "ff02::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1"])
+                                     "ff02::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1",
+                                     # IPv4 inside IPv6: NAT64, 6to4, Teredo
+                                     "64:ff9b::a00:1", "64:ff9b::7f00:1", "2002:a00:1::",
+                                     "2001:0:4136:e378:8000:63bf:f5ff:fffe"])
 def test_private_addresses_are_refused(address):
     assert delivery.refused_address(ipaddress.ip_address(address))
 
 
-@pytest.mark.parametrize("address", ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"])
+@pytest.mark.parametrize("address", ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946",
+                                     "64:ff9b::5db8:d822"])
 def test_public_addresses_are_allowed(address):
     assert delivery.refused_address(ipaddress.ip_address(address)) is None
 
@@ -302,3 +306,19 @@ def test_deleting_a_webhook_drops_its_pending_deliveries(api, tenant, receiver, 
     api.delete(f"{URL}/{hook['id']}")
     assert deliver() == {"delivered": 0, "retrying": 0, "failed": 0}
     assert receiver.requests == []
+
+
+def test_an_endpoint_the_resolver_cannot_take_fails_alone_and_stalls_no_other(
+        api, tenant, receiver, hook, create_webhook):
+    # A URL stored before its host was checked at create time: resolving it raises
+    # UnicodeError, which once aborted the whole run of deliveries behind it.
+    bad = create_webhook(receiver.url)
+    Webhook.update(url="https://a..b.example/hook").where(Webhook.id == bad["id"]).execute()
+    emit(tenant)
+
+    summary = deliver()
+
+    assert summary["delivered"] == 1 and summary["delivered"] + summary["retrying"] == 2
+    assert len(receiver.requests) == 1
+    [row] = api.get(f"{URL}/{bad['id']}/deliveries").json["data"]
+    assert row["attempts"] == 1 and row["status"] == "pending"
