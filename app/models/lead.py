@@ -67,7 +67,8 @@ class Message(BaseModel):
     local_day = CharField(max_length=10)
     sent_at = DateTimeField(null=True)
     error = TextField(null=True)
-    # The mailbox it goes out from (NULL: the operator's relay); its daily cap counts these.
+    # The mailbox it goes out from, for its daily cap; NULL: the operator's relay (all
+    # mail goes through the relay until claims pick mailboxes).
     mailbox = ForeignKeyField(Mailbox, null=True, on_delete="SET NULL", index=False)
 
     class Meta:

@@ -1,7 +1,7 @@
 """Sending due webhook deliveries: claim, sign, POST, record; the worker loop calls
 ``deliver_due`` on every pass.
 
-The HTTP client is urllib3 (installed with requests, now a direct dependency): its
+The HTTP client is urllib3 (a direct dependency in setup.cfg): its
 connection pools take the address to connect to apart from the name TLS checks
 (``server_hostname``/``assert_hostname``), so a delivery connects to the very address
 that was resolved and checked here. requests or httpx would resolve the host again when
