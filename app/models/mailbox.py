@@ -53,8 +53,8 @@ class Mailbox(BaseModel):
 
     status = CharField(max_length=10, default=MAILBOX_ACTIVE)
     last_error = TextField(null=True)
-    # When the mailbox may send next: its gap and its daily cap, stamped by the sender,
-    # so a mailbox that cannot send is not visited until then.
+    # The earliest moment the mailbox may send again (its gap, or its daily cap being
+    # reached), so that a sender can pass over a mailbox that cannot send until then.
     next_send_at = DateTimeField(null=True)
 
     # IMAP reading state: the folder's UIDVALIDITY and the last UID handed on, so each
