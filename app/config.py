@@ -137,6 +137,8 @@ SETTINGS = (
     S("DISPATCH_INTERVAL", float, 5.0, "Seconds the dispatcher sleeps between passes."),
     S("MAILBOX_TEST_TIMEOUT", float, 10.0,
       "Seconds a mailbox connection test may take for each server."),
+    S("MAILBOX_ALLOW_PRIVATE", bool, False,
+      "Development only: mailbox servers may be loopback or private addresses."),
     S("WEBHOOK_ALLOW_HTTP", bool, False, "Development only: webhook URLs may be http."),
     S("WEBHOOK_ALLOW_PRIVATE", bool, False,
       "Development only: webhooks may be delivered to loopback and private addresses."),

@@ -5,9 +5,12 @@ in to the mailbox's own server.
 """
 import contextlib
 import datetime as dt
+import ipaddress
 import smtplib
 import socket
 import ssl
+import threading
+import time
 import zoneinfo
 
 from imapclient import IMAPClient
@@ -283,12 +286,97 @@ def _with_counts(mailbox, now):
 
 # ---- connection test ---------------------------------------------------------------------
 
-def test_connection(mailbox, *, timeout):
-    """Log in to the mailbox's SMTP server (and IMAP server when set), each within
-    ``timeout`` seconds: ``{"smtp": {"ok", "error"}, "imap": {"ok", "error"} | None}``.
-    An error is a sentence for a person; it never holds the password."""
-    smtp = _outcome(_smtp_login, mailbox, timeout, mailbox.smtp_password)
-    imap = (_outcome(_imap_login, mailbox, timeout, mailbox.imap_password)
+REFUSED_HOST = "The host resolves to a private or local address."
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+class RefusedHost(Exception):
+    """The mailbox's server resolves to an address a tenant may not make us call."""
+
+    def __str__(self):
+        return REFUSED_HOST
+
+
+class Deadline:
+    """A bound on a whole session, not only on each socket operation: ``left()`` is the
+    time that remains (TimeoutError once none does)."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.ends = time.monotonic() + seconds
+
+    def left(self):
+        remaining = self.ends - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"timed out after {self.seconds:g} seconds")
+        return remaining
+
+    @property
+    def passed(self):
+        return time.monotonic() >= self.ends
+
+    @contextlib.contextmanager
+    def watch(self, get_socket):
+        """Shut the session's socket down when the time is up, so that a server that
+        trickles its answer a byte at a time cannot hold a step open past the bound."""
+        def expire():
+            sock = get_socket()
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+        timer = threading.Timer(max(0.0, self.ends - time.monotonic()), expire)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+
+
+def refused_address(address):
+    """True when ``address`` is not one a tenant's server may have: loopback, private,
+    link-local, multicast, reserved, unspecified, or an IPv6 form carrying such an IPv4
+    address (mapped, 6to4, Teredo, NAT64)."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = [address.ipv4_mapped, address.sixtofour]
+        if address.teredo:
+            embedded.extend(address.teredo)
+        if address in NAT64:
+            embedded.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+        if any(inner is not None and refused_address(inner) for inner in embedded):
+            return True
+    return (address.is_loopback or address.is_private or address.is_link_local
+            or address.is_multicast or address.is_reserved or address.is_unspecified
+            or not address.is_global)
+
+
+def checked_address(host, port, *, allow_private=False):
+    """The address to connect to, as text: the name is resolved once and every address
+    it has must be allowed (a name with one private address among public ones is
+    refused: which one a later lookup returns is not ours to choose)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    if not allow_private and any(refused_address(a) for a in addresses):
+        raise RefusedHost()
+    return str(addresses[0])
+
+
+def check_peer(sock, *, allow_private=False):
+    """Refuse a connection whose peer is not allowed: a name connected to by name (for
+    TLS, whose certificate check needs it) may have resolved again to another address."""
+    if not allow_private and sock is not None and refused_address(
+            ipaddress.ip_address(sock.getpeername()[0].split("%")[0])):
+        raise RefusedHost()
+
+
+def test_connection(mailbox, *, timeout, allow_private=False):
+    """Log in to the mailbox's SMTP server (and IMAP server when set), each session
+    within ``timeout`` seconds in all: ``{"smtp": {"ok", "error"}, "imap": {"ok", "error"}
+    | None}``. An error is a sentence for a person; it never holds the password. A host
+    that resolves to a loopback or private address is refused before any connection,
+    unless ``allow_private``."""
+    smtp = _outcome(_smtp_login, mailbox, timeout, mailbox.smtp_password, allow_private)
+    imap = (_outcome(_imap_login, mailbox, timeout, mailbox.imap_password, allow_private)
             if mailbox.has_imap else None)
     return {"smtp": smtp, "imap": imap}
 
@@ -296,18 +384,21 @@ def test_connection(mailbox, *, timeout):
 test_connection.__test__ = False  # a use case, not a test for pytest to collect
 
 
-def _outcome(login, mailbox, timeout, token):
+def _outcome(login, mailbox, timeout, token, allow_private):
     password = crypto.decrypt(token)
+    deadline = Deadline(timeout)
     try:
-        login(mailbox, password, timeout)
+        login(mailbox, password, deadline, allow_private)
     except Exception as exc:  # every failure is an answer here, never a 500
-        return {"ok": False, "error": _scrub(describe_failure(exc, mailbox, login, timeout),
-                                             password)}
+        if deadline.passed and not isinstance(exc, RefusedHost):
+            exc = TimeoutError("timed out")  # the watch cut it short, whatever it became
+        return {"ok": False, "error": scrub(describe_failure(exc, mailbox, login, timeout),
+                                            password)}
     return {"ok": True, "error": None}
 
 
-def _scrub(sentence, password):
-    # Servers echo what they were sent now and then: the password never leaves with it.
+def scrub(sentence, password):
+    """Servers echo what they were sent now and then: the password never leaves with it."""
     return sentence.replace(password, "[password]") if password else sentence
 
 
@@ -316,16 +407,33 @@ def tls_context():
     return ssl.create_default_context()
 
 
-def _smtp_login(mailbox, password, timeout):
+def _connect_to(host, port, security, allow_private):
+    """What to connect to: the checked address itself without TLS; with TLS the name,
+    because smtplib and IMAPClient check the certificate against the name they connect
+    to and have no public way to connect to one and verify the other (the peer is then
+    checked once connected, before anything is sent)."""
+    address = checked_address(host, port, allow_private=allow_private)
+    return address if security == "none" else host
+
+
+def _smtp_login(mailbox, password, deadline, allow_private):
+    target = _connect_to(mailbox.smtp_host, mailbox.smtp_port, mailbox.smtp_security,
+                         allow_private)
+    # Connected from the constructor: smtplib keeps the name STARTTLS checks only from
+    # there. Until the greeting, each socket operation has the time left as its bound.
     if mailbox.smtp_security == "ssl":
-        client = smtplib.SMTP_SSL(mailbox.smtp_host, mailbox.smtp_port, timeout=timeout,
+        client = smtplib.SMTP_SSL(target, mailbox.smtp_port, timeout=deadline.left(),
                                   context=tls_context())
     else:
-        client = smtplib.SMTP(mailbox.smtp_host, mailbox.smtp_port, timeout=timeout)
+        client = smtplib.SMTP(target, mailbox.smtp_port, timeout=deadline.left())
     try:
-        if mailbox.smtp_security == "starttls":
-            client.starttls(context=tls_context())
-        client.login(mailbox.smtp_username, password)
+        with deadline.watch(lambda: client.sock):
+            check_peer(client.sock, allow_private=allow_private)
+            if mailbox.smtp_security == "starttls":
+                client.sock.settimeout(deadline.left())
+                client.starttls(context=tls_context())
+            client.sock.settimeout(deadline.left())
+            client.login(mailbox.smtp_username, password)
     finally:
         try:
             client.quit()
@@ -333,15 +441,23 @@ def _smtp_login(mailbox, password, timeout):
             client.close()
 
 
-def imap_client(mailbox, password, timeout):
-    """An IMAPClient logged in to the mailbox (the caller logs out)."""
-    client = IMAPClient(mailbox.imap_host, port=mailbox.imap_port,
+def imap_client(mailbox, password, timeout, *, allow_private=False, deadline=None):
+    """An IMAPClient logged in to the mailbox (the caller logs out). The host is
+    resolved and checked first (see ``checked_address``)."""
+    deadline = deadline or Deadline(timeout)
+    target = _connect_to(mailbox.imap_host, mailbox.imap_port, mailbox.imap_security,
+                         allow_private)
+    client = IMAPClient(target, port=mailbox.imap_port,
                         ssl=mailbox.imap_security == "ssl",
-                        ssl_context=tls_context(), timeout=timeout)
+                        ssl_context=tls_context(), timeout=deadline.left())
     try:
-        if mailbox.imap_security == "starttls":
-            client.starttls(tls_context())
-        client.login(mailbox.imap_username, password)
+        check_peer(client.socket(), allow_private=allow_private)
+        with deadline.watch(client.socket):
+            if mailbox.imap_security == "starttls":
+                client.socket().settimeout(deadline.left())
+                client.starttls(tls_context())
+            client.socket().settimeout(deadline.left())
+            client.login(mailbox.imap_username, password)
     except BaseException:
         logout(client)
         raise
@@ -356,10 +472,13 @@ def logout(client):
             client.shutdown()
 
 
-def _imap_login(mailbox, password, timeout):
-    client = imap_client(mailbox, password, timeout)
+def _imap_login(mailbox, password, deadline, allow_private):
+    client = imap_client(mailbox, password, deadline.seconds, allow_private=allow_private,
+                         deadline=deadline)
     try:
-        client.select_folder(mailbox.imap_folder or "INBOX", readonly=True)
+        with deadline.watch(client.socket):
+            client.socket().settimeout(deadline.left())
+            client.select_folder(mailbox.imap_folder or "INBOX", readonly=True)
     finally:
         logout(client)
 
@@ -371,6 +490,8 @@ def describe_failure(exc, mailbox, login=None, timeout=None):
     host, port = ((mailbox.imap_host, mailbox.imap_port) if imap
                   else (mailbox.smtp_host, mailbox.smtp_port))
     where = f"{host}:{port}"
+    if isinstance(exc, RefusedHost):
+        return REFUSED_HOST
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         return (f"The SMTP server at {where} refused the username or password "
                 f"({exc.smtp_code} {_text(exc.smtp_error)}).")
@@ -384,7 +505,8 @@ def describe_failure(exc, mailbox, login=None, timeout=None):
     if isinstance(exc, smtplib.SMTPServerDisconnected):
         return f"The SMTP server at {where} closed the connection ({exc or 'no reason given'})."
     if isinstance(exc, (TimeoutError, socket.timeout)):
-        return f"No answer from the {kind} server at {where} within {timeout:g} seconds."
+        return (f"The {kind} server at {where} timed out: no answer within "
+                f"{timeout:g} seconds.")
     if isinstance(exc, ssl.SSLCertVerificationError):
         return f"The {kind} server at {where} has a certificate that cannot be trusted: " \
                f"{exc.verify_message or exc.reason}."

@@ -215,3 +215,15 @@ def create_mailbox(api, tenant):
         assert response.status_code == 201, response.json
         return response.json["data"]
     return create
+
+
+@pytest.fixture
+def app(make_app):
+    """The app with MAILBOX_ALLOW_PRIVATE: these tests' servers listen on loopback. A test
+    of the refusal sets it back to False on ``app.config``."""
+    from app import database
+    from tests.conftest import _release
+    app = make_app(MAILBOX_ALLOW_PRIVATE=True)
+    with database.connection():
+        yield app
+    _release(database.db.obj)

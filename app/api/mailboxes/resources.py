@@ -77,5 +77,6 @@ class MailboxTest(MethodView):
         """Log in to the mailbox's SMTP (and IMAP) server and say whether it worked"""
         mailbox = service.get_mailbox(g.tenant, mailbox_id)
         result = service.test_connection(
-            mailbox, timeout=current_app.config["MAILBOX_TEST_TIMEOUT"])
+            mailbox, timeout=current_app.config["MAILBOX_TEST_TIMEOUT"],
+            allow_private=current_app.config["MAILBOX_ALLOW_PRIVATE"])
         return {"success": True, "data": result}
