@@ -51,11 +51,14 @@ def classify(raw, mailbox):
 class Dispatcher:
     """``webhooks``: deliver due webhook deliveries on each pass (``webhook_allow_http``
     and ``webhook_allow_private`` relax the SSRF guard, for development); ``imap``: poll
-    the mailboxes' IMAP folders on each pass."""
+    the mailboxes' IMAP folders on each pass (``mailbox_allow_private``: also those on
+    loopback or private addresses, for development; ``max_message_bytes``: larger mail
+    is skipped)."""
 
     def __init__(self, *, mailer, composer, batch=100, claim_seconds=300,
                  sending_seconds=900, webhooks=True, webhook_allow_http=False,
-                 webhook_allow_private=False, imap=True):
+                 webhook_allow_private=False, imap=True, mailbox_allow_private=False,
+                 max_message_bytes=1024 * 1024):
         self.mailer = mailer
         self.composer = composer
         self.batch = batch
@@ -65,6 +68,8 @@ class Dispatcher:
         self.webhook_allow_http = webhook_allow_http
         self.webhook_allow_private = webhook_allow_private
         self.imap = imap
+        self.mailbox_allow_private = mailbox_allow_private
+        self.max_message_bytes = max_message_bytes
         self.stopping = threading.Event()
 
     @classmethod
@@ -73,7 +78,9 @@ class Dispatcher:
                    composer=Composer.from_config(config),
                    batch=config["DISPATCH_BATCH"],
                    webhook_allow_http=config["WEBHOOK_ALLOW_HTTP"],
-                   webhook_allow_private=config["WEBHOOK_ALLOW_PRIVATE"])
+                   webhook_allow_private=config["WEBHOOK_ALLOW_PRIVATE"],
+                   mailbox_allow_private=config["MAILBOX_ALLOW_PRIVATE"],
+                   max_message_bytes=config["MAX_CONTENT_LENGTH"])
 
     def run_once(self):
         """Send everything due now, deliver due webhooks, poll due mailboxes; return the
@@ -114,7 +121,8 @@ class Dispatcher:
 
     def poll_mailboxes(self):
         """Read new mail from the due mailboxes: how many messages were classified."""
-        return imap_poll.poll_due(classify)
+        return imap_poll.poll_due(classify, allow_private=self.mailbox_allow_private,
+                                  max_bytes=self.max_message_bytes)
 
     def _campaign(self, campaign_id, summary):
         """Claim and send one campaign's batch; returns how many leads it handled.

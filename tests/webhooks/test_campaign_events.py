@@ -305,3 +305,10 @@ def test_from_config_passes_the_webhook_settings(make_app):
     built = Dispatcher.from_config(app.config)
     assert (built.webhooks, built.webhook_allow_http, built.webhook_allow_private,
             built.imap) == (True, True, False, True)
+
+
+def test_from_config_passes_the_mailbox_settings(make_app):
+    app = make_app(MAILBOX_ALLOW_PRIVATE=True, MAX_CONTENT_LENGTH=4096)
+    built = Dispatcher.from_config(app.config)
+    assert (built.mailbox_allow_private, built.max_message_bytes) == (True, 4096)
+    assert Dispatcher.from_config(make_app().config).mailbox_allow_private is False
