@@ -4,6 +4,7 @@ Set ``TEST_DATABASE_URL=postgresql://user@host:port/db`` to run the suite on Pos
 a throw-away database is created next to the one named, migrated once, and emptied
 between tests.
 """
+import json
 import logging
 import os
 import shutil
@@ -14,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from app import clock, create_app, database
+from app.api.requestlog import JsonFormatter
 from app.config import ROOT
 from app.services import tenants
 from tests.config import TestConfig
@@ -209,3 +211,27 @@ def count_queries():
     finally:
         logger.removeHandler(counter)
         logger.setLevel(previous)
+
+
+class AccessLines(logging.Handler):
+    """The access log as the formatter writes it: one parsed JSON object per line."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.setFormatter(JsonFormatter())
+        self.lines = []
+
+    def emit(self, record):
+        text = self.format(record)
+        assert "\n" not in text
+        self.lines.append(json.loads(text))
+
+
+@pytest.fixture
+def access_log():
+    """Every access line logged during the test, parsed."""
+    logger = logging.getLogger("app.access")
+    handler = AccessLines()
+    logger.addHandler(handler)
+    yield handler.lines
+    logger.removeHandler(handler)

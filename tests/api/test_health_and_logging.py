@@ -1,5 +1,4 @@
 """Health checks, the database going away, and the request log (one JSON line, no secrets)."""
-import json
 import logging
 
 import pytest
@@ -126,29 +125,6 @@ def test_database_unreachable_logs_no_traceback_and_no_key(down, caplog):
 
 
 # ---- the access log -------------------------------------------------------------------
-
-class Lines(logging.Handler):
-    """The access log as the formatter writes it: one parsed JSON object per line."""
-
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.setFormatter(JsonFormatter())
-        self.lines = []
-
-    def emit(self, record):
-        text = self.format(record)
-        assert "\n" not in text
-        self.lines.append(json.loads(text))
-
-
-@pytest.fixture
-def access_log():
-    logger = logging.getLogger("app.access")
-    handler = Lines()
-    logger.addHandler(handler)
-    yield handler.lines
-    logger.removeHandler(handler)
-
 
 REQUESTS = [
     ("get", "/healthz", {}, 200),
