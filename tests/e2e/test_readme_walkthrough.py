@@ -17,7 +17,8 @@ import subprocess
 import pytest
 
 from app.config import ROOT
-from tests.e2e.test_gunicorn import BIN, STOP_TIMEOUT, flask, server  # noqa: F401
+from tests.e2e import test_gunicorn
+from tests.e2e.test_gunicorn import BIN, STOP_TIMEOUT, flask
 
 pytestmark = pytest.mark.slow
 
@@ -107,6 +108,10 @@ STEPS = {
     "the dispatcher sends": check_sent,
     "Grace answers": check_reply,
 }
+
+
+# gunicorn wsgi:app with the production config file, as tests/e2e/test_gunicorn.py has it.
+server = test_gunicorn.server
 
 
 @pytest.fixture
