@@ -19,7 +19,7 @@ WITH_KEY = SECRET_KEY="$${SECRET_KEY:-$$(cat $(SECRET_FILE))}" \
 DEV_ENV = $(WITH_KEY) INBOUND_SECRET="$${INBOUND_SECRET:-$$(cat $(INBOUND_FILE))}" \
 	BASE_URL="$(BASE_URL)"
 
-.PHONY: install run serve worker test lint migrate migration demo bench clean
+.PHONY: install run serve worker test lint migrate migration demo keys bench clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,11 @@ migration: install $(SECRET_FILE) $(KEYS_FILE)
 # var/demo_key: printed again on every start, never minted anew while it works.
 demo: migrate $(INBOUND_FILE)
 	@$(DEV_ENV) $(FLASK) tenants demo --workspace acme-corp
+	@echo "Its keys: make keys"
+
+# The demo tenant's API keys (prefixes only), with the laptop's SECRET_KEY.
+keys: migrate
+	@$(WITH_KEY) $(FLASK) keys list --tenant Demo
 
 # Laptop mode: SQLite under var/, mail written to var/outbox/ as .eml files; the web
 # server and a dispatcher run together and stop together (Ctrl-C).

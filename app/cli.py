@@ -117,9 +117,7 @@ def tenants_demo(workspace_slug, key_file):
     if not reused:
         _write_secret(key_file, secret)
     state = "created" if created else "exists"
-    flask = _shown(Path(sys.executable).parent / "flask")
     click.echo(f'Demo tenant "{tenant.name}" ({tenant.id}) {state}; workspace: {workspace.slug}')
-    click.echo(f"  its keys: {flask} --app wsgi keys list --tenant {tenant.name}")
     kept = "the same on every start" if reused or stored is None else "a new one: the old one no longer works"
     click.echo(f"API key, kept in {_shown(key_file)} ({kept}):")
     click.echo(f"  {secret}")

@@ -11,11 +11,11 @@ from app.config import ROOT
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 
 
-def planned(tmp_path, *args, **environ):
-    """The command lines `make -n run ...` would run (prerequisites included)."""
+def planned(tmp_path, *args, target="run", **environ):
+    """The command lines `make -n <target> ...` would run (prerequisites included)."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("BASE_URL", "PORT", "HOST", "INBOUND_SECRET", "MAKEFLAGS")}
-    result = subprocess.run(["make", "-n", "run", f"VENV={tmp_path / 'venv'}", *args],
+    result = subprocess.run(["make", "-n", target, f"VENV={tmp_path / 'venv'}", *args],
                             cwd=ROOT, env={**env, **environ}, capture_output=True, text=True,
                             timeout=30, check=True)
     return result.stdout
@@ -52,3 +52,13 @@ def test_the_demo_and_the_servers_get_the_kept_inbound_secret(tmp_path):
     [export] = commands_of(plan, "export ")
     for line in (demo, export):
         assert 'INBOUND_SECRET="${INBOUND_SECRET:-$(cat var/inbound_secret)}"' in line
+
+
+def test_make_keys_lists_the_demo_tenants_keys_with_the_laptops_secret_key(tmp_path):
+    [line] = commands_of(planned(tmp_path, target="keys"), "keys list")
+    assert line.endswith("keys list --tenant Demo")
+    assert 'SECRET_KEY="${SECRET_KEY:-$(cat var/secret_key)}"' in line
+
+
+def test_make_run_says_how_to_list_the_demo_keys(tmp_path):
+    assert 'echo "Its keys: make keys"' in planned(tmp_path)
