@@ -40,8 +40,15 @@ def title_of(block):
 
 
 def answers(output):
-    """The JSON documents a block printed (the API ends each answer with a newline)."""
-    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    """The JSON answers a block printed: the API writes each on one line of its own."""
+    found = []
+    for line in output.splitlines():
+        if line.startswith("{"):
+            try:
+                found.append(json.loads(line))
+            except ValueError:
+                continue  # the first line of something else (pretty-printed JSON, say)
+    return found
 
 
 def only(items):
