@@ -5,15 +5,21 @@ PY      := $(VENV)/bin/python
 FLASK   := $(VENV)/bin/flask --app wsgi
 HOST    ?= 127.0.0.1
 PORT    ?= 8000
+# The root of every link in mail: the server make run starts, unless set.
+BASE_URL ?= http://$(HOST):$(PORT)
 PYTEST_ARGS ?=
 # A random SECRET_KEY made once for this checkout (servers refuse the public default);
 # a SECRET_KEY in the environment wins over it.
 SECRET_FILE := var/secret_key
 KEYS_FILE := var/encryption_keys
+# make run's inbound route secret, made once like SECRET_KEY (the environment's wins).
+INBOUND_FILE := var/inbound_secret
 WITH_KEY = SECRET_KEY="$${SECRET_KEY:-$$(cat $(SECRET_FILE))}" \
 	ENCRYPTION_KEYS="$${ENCRYPTION_KEYS:-$$(cat $(KEYS_FILE))}"
+DEV_ENV = $(WITH_KEY) INBOUND_SECRET="$${INBOUND_SECRET:-$$(cat $(INBOUND_FILE))}" \
+	BASE_URL="$(BASE_URL)"
 
-.PHONY: install run serve worker test lint migrate migration demo bench clean
+.PHONY: install run serve worker test lint migrate migration demo keys bench clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +29,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 install: $(VENV)/.installed
 
-$(SECRET_FILE):
+$(SECRET_FILE) $(INBOUND_FILE):
 	@mkdir -p $(@D)
 	@umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(48))' > $@
 	@chmod 600 $@
@@ -41,13 +47,20 @@ migrate: install $(SECRET_FILE) $(KEYS_FILE)
 migration: install $(SECRET_FILE) $(KEYS_FILE)
 	@$(WITH_KEY) $(FLASK) db generate $(NAME)
 
-demo: migrate
-	@$(WITH_KEY) $(FLASK) tenants demo --workspace acme-corp
+# The demo tenant ("Demo", workspace acme-corp) and its development key, kept in
+# var/demo_key: printed again on every start, never minted anew while it works.
+demo: migrate $(INBOUND_FILE)
+	@$(DEV_ENV) $(FLASK) tenants demo --workspace acme-corp
+	@echo "Its keys: make keys"
+
+# The demo tenant's API keys (prefixes only), with the laptop's SECRET_KEY.
+keys: migrate
+	@$(WITH_KEY) $(FLASK) keys list --tenant Demo
 
 # Laptop mode: SQLite under var/, mail written to var/outbox/ as .eml files; the web
 # server and a dispatcher run together and stop together (Ctrl-C).
 run: demo
-	@export $(WITH_KEY); \
+	@export $(DEV_ENV); \
 	$(FLASK) dispatcher run --interval 2 & dispatcher=$$!; \
 	trap 'kill $$dispatcher 2>/dev/null; wait $$dispatcher 2>/dev/null' EXIT INT TERM; \
 	$(VENV)/bin/gunicorn wsgi:app -c gunicorn.conf.py --bind $(HOST):$(PORT) --workers 2

@@ -1,6 +1,8 @@
 """flask db / tenants / workspaces / keys commands (operator tools; secrets shown once)."""
 import logging
+import os
 import sys
+from pathlib import Path
 
 import click
 from flask.cli import AppGroup
@@ -97,18 +99,48 @@ def tenants_create(name, workspace_slug):
 
 @tenants_cli.command("demo")
 @click.option("--workspace", "workspace_slug", default="acme-corp")
-def tenants_demo(workspace_slug):
-    """Create the demo tenant if missing, and print a fresh API key for it."""
+@click.option("--key-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where the development key is kept (default: $VAR_DIR/demo_key).")
+def tenants_demo(workspace_slug, key_file):
+    """Create the demo tenant if missing and print its development key, kept in a file
+    so that every start prints the same one (a new one only when that one stops working)."""
+    from flask import current_app
+    config = current_app.config
+    key_file = key_file or Path(config["VAR_DIR"]) / "demo_key"
+    stored = key_file.read_text().strip() if key_file.exists() else None
     try:
         with connection():
-            tenant, workspace, secret, created = tenant_service.ensure_demo(
-                workspace_slug=workspace_slug)
+            tenant, workspace, secret, created, reused = tenant_service.ensure_demo(
+                workspace_slug=workspace_slug, secret=stored)
     except AppError as error:
         _fail(error)
+    if not reused:
+        _write_secret(key_file, secret)
     state = "created" if created else "exists"
-    click.echo(f"demo tenant {tenant.id} {state}; workspace: {workspace.slug}")
-    click.echo("API key (shown once):")
-    click.echo(secret)
+    click.echo(f'Demo tenant "{tenant.name}" ({tenant.id}) {state}; workspace: {workspace.slug}')
+    kept = "the same on every start" if reused or stored is None else "a new one: the old one no longer works"
+    click.echo(f"API key, kept in {_shown(key_file)} ({kept}):")
+    click.echo(f"  {secret}")
+    if config.get("INBOUND_SECRET"):
+        click.echo(f"INBOUND_SECRET (POST /api/v1/inbound/email): {config['INBOUND_SECRET']}")
+    click.echo(f"BASE_URL (links in mail): {config['BASE_URL']}; "
+               f"mail is written to {_shown(Path(config['OUTBOX_DIR']))}/")
+
+
+def _shown(path):
+    """``path`` relative to the current directory when it is inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _write_secret(path, secret):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secret + "\n")
+    os.chmod(path, 0o600)  # an existing file keeps its mode through O_CREAT
 
 
 workspaces_cli = AppGroup("workspaces", help="Workspaces of a tenant.")

@@ -163,13 +163,11 @@ class Composer:
     def _html(self, text, message_pk, settings, unsubscribe):
         track_clicks = settings.get("track_clicks")
 
-        def link(match):
-            url = match.group(0)
-            target = self._click_url(message_pk, html.unescape(url)) if track_clicks else url
-            return f'<a href="{html.escape(target, quote=True)}">{url}</a>'
+        def link(url):
+            target = self._click_url(message_pk, url) if track_clicks else url
+            return f'<a href="{html.escape(target, quote=True)}">{html.escape(url, quote=False)}</a>'
 
-        escaped = html.escape(text, quote=False)
-        linked = URL.sub(link, escaped)
+        linked = linkify(text, link)
         paragraphs = "".join(f"<p>{block.replace(chr(10), '<br>')}</p>"
                              for block in linked.split("\n\n") if block.strip())
         pixel = (f'<img src="{self._pixel_url(message_pk)}" width="1" height="1" alt="" '
@@ -177,6 +175,20 @@ class Composer:
         footer = (f'<p style="font-size:12px;color:#888"><a href="{html.escape(unsubscribe)}">'
                   f"Unsubscribe</a></p>")
         return f"<!doctype html><html><body>{paragraphs}{footer}{pixel}</body></html>\n"
+
+
+def linkify(text, link):
+    """``text`` as HTML: escaped, with each URL in it replaced by ``link(url)`` (which
+    returns the HTML for it). URLs are found in the text as written and the text between
+    them escaped on its own, so a link never ends inside an entity (``&gt;`` cut into
+    ``&gt</a>;``) and a ``<`` or ``>`` next to a URL is never taken into it."""
+    out, end = [], 0
+    for match in URL.finditer(text):
+        out.append(html.escape(text[end:match.start()], quote=False))
+        out.append(link(match.group(0)))
+        end = match.end()
+    out.append(html.escape(text[end:], quote=False))
+    return "".join(out)
 
 
 def email_message(parts):

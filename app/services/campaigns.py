@@ -161,7 +161,8 @@ def _check_schedule(schedule):
 
 
 def update_campaign(tenant, campaign_id, *, changes, expected_version=None):
-    """Apply a PATCH. Everything is checked before anything is written."""
+    """Apply a PATCH. Everything is checked before anything is written, and a PATCH
+    whose result equals the stored campaign writes nothing (the version stays)."""
     with transaction():
         campaign = get_campaign(tenant, campaign_id, for_update=True)
         _check_version(campaign, expected_version)
@@ -174,17 +175,18 @@ def update_campaign(tenant, campaign_id, *, changes, expected_version=None):
                 "The sequence can only change while the campaign is a draft or paused; "
                 "pause it first.", code="campaign_active",
                 details={"status": campaign.status, "allowed_actions": ["pause"]})
-        settings = None
+        merged = {field: changes[field] for field in ("name", "goal", "sequence")
+                  if field in changes}
         if "settings" in changes:
-            settings = merge_settings(campaign.settings, changes["settings"])
-            _check_schedule(settings["schedule"])
-        if not changes:
+            merged["settings"] = merge_settings(campaign.settings, changes["settings"])
+            _check_schedule(merged["settings"]["schedule"])
+        merged = {field: value for field, value in merged.items()
+                  if value != getattr(campaign, field)}
+        if not merged:
+            # Nothing differs from the stored row: no write, the same version and ETag.
             return campaign
-        for field in ("name", "goal", "sequence"):
-            if field in changes:
-                setattr(campaign, field, changes[field])
-        if settings is not None:
-            campaign.settings = settings
+        for field, value in merged.items():
+            setattr(campaign, field, value)
         campaign.version += 1
         campaign.updated_at = clock.now()
         campaign.save()

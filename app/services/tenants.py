@@ -98,15 +98,22 @@ def list_keys(tenant_ref):
     return list(ApiKey.select().where(ApiKey.tenant == tenant).order_by(ApiKey.created_at))
 
 
-def ensure_demo(*, workspace_slug, tenant_name="Demo"):
-    """The demo tenant for ``make run``: created once; every call returns a fresh key.
+def ensure_demo(*, workspace_slug, tenant_name="Demo", secret=None):
+    """The demo tenant for ``make run``, created once, and its development key.
 
-    Keys are stored hashed, so an old one cannot be shown again; a new one is issued
-    instead (earlier ones keep working until revoked).
+    ``secret``: the key an earlier call handed out (``make run`` keeps it under var/).
+    While it still authenticates for the demo tenant it is returned again; otherwise
+    (first run, revoked, another database) a new key is issued. Returns
+    (tenant, workspace, secret, created, reused).
     """
     workspace = Workspace.select().where(Workspace.slug == workspace_slug).first()
     if workspace is None:
         tenant, workspace, key, secret = create_tenant(tenant_name, workspace_slug=workspace_slug)
-        return tenant, workspace, secret, True
-    key, secret = create_key(workspace.tenant_id, name="make-run")
-    return workspace.tenant, workspace, secret, False
+        return tenant, workspace, secret, True, False
+    tenant = workspace.tenant
+    if secret and ApiKey.select().where(
+            (ApiKey.tenant == tenant) & (ApiKey.key_hash == hash_key(secret))
+            & ApiKey.revoked_at.is_null()).exists():
+        return tenant, workspace, secret, False, True
+    key, secret = create_key(tenant.id, name="make-run")
+    return tenant, workspace, secret, False, False

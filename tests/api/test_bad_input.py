@@ -79,7 +79,7 @@ def test_body_of_one_mebibyte_is_not_refused_for_its_size(api, tenant):
 
     # Read and judged on its fields: the padding is an unknown field.
     error = assert_error(response, 422, "validation_error")
-    assert error["details"]["fields"] == {"pad": ["Unknown field."]}
+    assert error["details"]["fields"] == {"pad": ["Not a known field; check its spelling."]}
 
 
 def test_leads_body_over_the_limit_is_413_and_adds_nothing(api, campaign_id):
@@ -487,7 +487,7 @@ def test_unknown_top_level_field_is_422_naming_it(api, campaign_id, method, path
     response = getattr(api, method)(BASE + path.format(id=campaign_id), json=body)
 
     error = assert_error(response, 422, "validation_error")
-    assert error["details"]["fields"] == {field: ["Unknown field."]}
+    assert error["details"]["fields"] == {field: ["Not a known field; check its spelling."]}
     assert campaigns() == 1
     assert leads_of(campaign_id) == 0
     assert api.get(f"{BASE}/{campaign_id}").json["data"]["version"] == 1
@@ -497,7 +497,7 @@ def test_unknown_settings_key_is_422(api, campaign_id):
     response = api.patch(f"{BASE}/{campaign_id}", json={"settings": {"colour": "red"}})
 
     error = assert_error(response, 422, "validation_error")
-    assert error["details"]["fields"] == {"settings": {"colour": ["Unknown field."]}}
+    assert error["details"]["fields"] == {"settings": {"colour": ["Not a known field; check its spelling."]}}
 
 
 def test_unknown_step_field_is_422(api, campaign_id):
@@ -505,7 +505,7 @@ def test_unknown_step_field_is_422(api, campaign_id):
         "sequence": [{"subject": "Hi", "body": "Hello", "attachments": []}]})
 
     error = assert_error(response, 422, "validation_error")
-    assert error["details"]["fields"] == {"sequence": {"0": {"attachments": ["Unknown field."]}}}
+    assert error["details"]["fields"] == {"sequence": {"0": {"attachments": ["Not a known field; check its spelling."]}}}
 
 
 def test_unknown_lead_field_marks_that_lead_invalid(api, campaign_id):
@@ -515,7 +515,7 @@ def test_unknown_lead_field_marks_that_lead_invalid(api, campaign_id):
     assert response.status_code == 200
     assert response.json["data"]["added"] == 1
     assert response.json["data"]["invalid"] == [
-        {"index": 0, "email": "a@example.com", "errors": {"phone": ["Unknown field."]}}]
+        {"index": 0, "email": "a@example.com", "errors": {"phone": ["Not a known field; check its spelling."]}}]
     assert leads_of(campaign_id) == 1
 
 
@@ -523,7 +523,7 @@ def test_unknown_query_parameter_is_422(api, tenant):
     response = api.get(f"{BASE}?workspace={tenant.slug}&sort=name")
 
     error = assert_error(response, 422, "validation_error")
-    assert error["details"]["fields"] == {"sort": ["Unknown field."]}
+    assert error["details"]["fields"] == {"sort": ["Not a known field; check its spelling."]}
 
 
 # ---- NUL characters -------------------------------------------------------------------

@@ -178,7 +178,7 @@ def test_unknown_field_is_422(api, tenant):
     response = api.post(BASE, json={"workspace_slug": tenant.slug, "name": "x",
                                     "status": "active"})
     assert_validation_error(response, "status")
-    assert response.json["error"]["details"]["fields"]["status"] == ["Unknown field."]
+    assert response.json["error"]["details"]["fields"]["status"] == ["Not a known field; check its spelling."]
     assert count_campaigns() == 0
 
 

@@ -76,7 +76,7 @@ def test_bad_name_is_422(api, create_campaign, name):
 def test_unknown_field_is_422(api, create_campaign):
     campaign = create_campaign()
     fields = fields_of(api.patch(url(campaign["id"]), json={"status": "active"}))
-    assert fields == {"status": ["Unknown field."]}
+    assert fields == {"status": ["Not a known field; check its spelling."]}
     assert read(api, campaign["id"])["status"] == "draft"
 
 

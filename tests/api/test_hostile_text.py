@@ -77,4 +77,4 @@ def test_an_unknown_camel_case_field_names_the_right_one(api, tenant):
 
     assert response.status_code == 422
     assert response.json["error"]["details"]["fields"]["workspaceSlug"] == [
-        "Unknown field; did you mean 'workspace_slug'?"]
+        "Not a known field; did you mean 'workspace_slug'?"]

@@ -6,10 +6,10 @@ import marshmallow as ma
 
 from app import clock
 from app.api.core.fastdump import FastDump
+from app.api.core.messages import SCHEMA_MESSAGES, UNKNOWN_FIELD, in_plain_words
 
 NUL_ERROR = "Must not contain NUL characters."
 SURROGATE_ERROR = "Must be valid Unicode text (it holds a lone surrogate such as \\ud800)."
-UNKNOWN_FIELD = "Unknown field."
 
 
 def has_surrogate(value):
@@ -56,8 +56,14 @@ class Schema(FastDump, ma.Schema):
     # by one): their text is checked there.
     CHECKED_ALONE = ()
 
+    # Sentences, not marshmallow's own words, in every error a client can get.
+    error_messages = SCHEMA_MESSAGES
+
     class Meta:
         ordered = True
+
+    def on_bind_field(self, field_name, field_obj):
+        in_plain_words(field_obj)
 
     @ma.pre_load
     def _no_lone_surrogates(self, data, **kwargs):
@@ -101,7 +107,7 @@ class Schema(FastDump, ma.Schema):
             if problems == [UNKNOWN_FIELD] and isinstance(name, str):
                 known = _snake_case(name)
                 if known != name and known in self.load_fields:
-                    rewritten[name] = [f"Unknown field; did you mean '{known}'?"]
+                    rewritten[name] = [f"Not a known field; did you mean '{known}'?"]
         if rewritten != messages:
             raise ma.ValidationError(rewritten, data=data, valid_data=error.valid_data)
 

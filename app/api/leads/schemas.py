@@ -89,8 +89,13 @@ class LeadSchema(Schema):
     custom_fields = ma.fields.Dict(required=True)
     status = ma.fields.String(required=True, validate=validate.OneOf(tuple(LeadStatus)))
     current_step = ma.fields.Integer(required=True, metadata={
-        "description": "The last step mailed to this lead (0: none yet)."})
-    next_send_at = UTCDateTime(required=True, allow_none=True)
+        "description": "The last step mailed to this lead (0: none yet); the next one is "
+                       "step current_step + 1, due at next_send_at."})
+    next_send_at = UTCDateTime(required=True, allow_none=True, metadata={
+        "description": "When the lead's next step is due; it is sent then or at the next "
+                       "moment the campaign's schedule and daily limit allow. Null while "
+                       "nothing is due: before launch, while a dispatcher sends it, once "
+                       "the lead has ended."})
     last_sent_at = UTCDateTime(required=True, allow_none=True)
     opened_at = UTCDateTime(required=True, allow_none=True)
     clicked_at = UTCDateTime(required=True, allow_none=True)
