@@ -63,8 +63,9 @@ class WorkspacePageQuerySchema(PageQuerySchema):
 
 
 class CursorPaginationSchema(Schema):
-    limit = ma.fields.Integer(required=True)
-    has_more = ma.fields.Boolean(required=True)
+    limit = ma.fields.Integer(required=True, metadata={"description": "The page size asked."})
+    has_more = ma.fields.Boolean(required=True, metadata={
+        "description": "Whether another page follows."})
     next_cursor = ma.fields.String(required=True, allow_none=True,
                                    metadata={"description": "Pass as starting_after."})
 

@@ -100,7 +100,8 @@ class LeadSchema(Schema):
 
 
 class LeadMessageSchema(Schema):
-    id = ma.fields.String(required=True, metadata={"example": "msg_01jd3v0m4h8x3q2w9e7r6t5y4u"})
+    id = ma.fields.String(required=True, metadata={"example": "msg_01jd3v0m4h8x3q2w9e7r6t5y4u",
+                                                   "description": "The message's id."})
     step = ma.fields.Integer(required=True, metadata={"description": "The sequence step."})
     subject = ma.fields.String(required=True, allow_none=True, metadata={
         "description": "The subject as sent (null until it is)."})
@@ -108,7 +109,8 @@ class LeadMessageSchema(Schema):
                               metadata={"description": "claimed, sending, sent, unconfirmed "
                                                        "(the send's outcome is unknown), "
                                                        "bounced or failed."})
-    sent_at = UTCDateTime(required=True, allow_none=True)
+    sent_at = UTCDateTime(required=True, allow_none=True, metadata={
+        "description": "When the server accepted it (null until then)."})
     error = ma.fields.String(required=True, allow_none=True, metadata={
         "description": "Why it bounced or failed."})
     created_at = UTCDateTime(required=True, metadata={"description": "When it was claimed."})

@@ -55,8 +55,12 @@ class Suppressions(MethodView):
     @blp.errors(401, 404)
     @blp.idempotent
     def post(self, query, data):
-        """Suppress up to 1000 addresses or domains; each is validated alone, and the
-        workspace's open leads they match end at once"""
+        """Suppress up to 1000 addresses or domains, each validated alone
+
+        Each item is answered in `results`: created, already_present or invalid (with
+        `errors`). The workspace's open leads that the new values match end at once, as
+        `suppressed`, with a `lead.suppressed` event each; `leads_ended` counts them.
+        """
         valid, invalid = _validate_each(data["suppressions"])
         results, ended = service.add_suppressions(
             g.tenant, workspace=query["workspace"], items=[item for _, item in valid])

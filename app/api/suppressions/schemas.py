@@ -97,14 +97,15 @@ class SuppressionSchema(Schema):
     value = ma.fields.String(required=True, attribute="email", metadata={
         "description": "The address, or the domain (lower-case, international domains "
                        "in their xn-- form)."})
-    kind = ma.fields.String(required=True, validate=validate.OneOf(KINDS))
+    kind = ma.fields.String(required=True, validate=validate.OneOf(KINDS), metadata={
+        "description": "email (one address) or domain (every address at it)."})
     reason = ma.fields.String(required=True, allow_none=True, attribute="note", metadata={
         "description": "The reason given when it was added through the API."})
     source = ma.fields.String(required=True, attribute="reason", metadata={
         "enum": ["api", "unsubscribed", "bounced"],
         "description": "How it got on the list: added through the API, an unsubscribe "
                        "link, or a hard bounce."})
-    created_at = UTCDateTime(required=True)
+    created_at = UTCDateTime(required=True, metadata={"description": "When it was added."})
 
 
 class SuppressionResultSchema(Schema):
@@ -112,7 +113,8 @@ class SuppressionResultSchema(Schema):
         "description": "The item's position in the request."})
     value = ma.fields.Raw(required=True, allow_none=True, metadata={
         "description": "The value as stored (as sent, when invalid)."})
-    kind = ma.fields.String(required=True, allow_none=True, validate=validate.OneOf(KINDS))
+    kind = ma.fields.String(required=True, allow_none=True, validate=validate.OneOf(KINDS),
+                            metadata={"description": "email or domain (null when invalid)."})
     result = ma.fields.String(required=True, validate=validate.OneOf(
         (CREATED, ALREADY_PRESENT, INVALID)), metadata={
         "description": "created; already_present (on the list, or earlier in this "
@@ -122,9 +124,11 @@ class SuppressionResultSchema(Schema):
 
 
 class SuppressionsAddedSchema(Schema):
-    created = ma.fields.Integer(required=True)
-    already_present = ma.fields.Integer(required=True)
-    invalid = ma.fields.Integer(required=True)
+    created = ma.fields.Integer(required=True, metadata={"description": "Items added."})
+    already_present = ma.fields.Integer(required=True, metadata={
+        "description": "Items already on the list, or repeated in this request."})
+    invalid = ma.fields.Integer(required=True, metadata={
+        "description": "Items refused; see their errors in results."})
     leads_ended = ma.fields.Integer(required=True, metadata={
         "description": "Open leads of the workspace the new suppressions ended "
                        "(status suppressed)."})
@@ -133,8 +137,9 @@ class SuppressionsAddedSchema(Schema):
 
 
 class SuppressionDeletedSchema(Schema):
-    value = ma.fields.String(required=True)
-    deleted = ma.fields.Boolean(required=True)
+    value = ma.fields.String(required=True, metadata={"description": "The value removed, "
+                                                                     "as it was stored."})
+    deleted = ma.fields.Boolean(required=True, metadata={"description": "Always true."})
 
 
 SuppressionsAddedEnvelope = envelope(SuppressionsAddedSchema, "SuppressionsAddedEnvelope")
