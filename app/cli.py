@@ -208,14 +208,17 @@ mailboxes_cli = AppGroup("mailboxes", help="Tenants' sending mailboxes.")
 
 @mailboxes_cli.command("rekey")
 def mailboxes_rekey():
-    """Re-encrypt every stored mailbox password with the first of ENCRYPTION_KEYS."""
-    from app.services import mailboxes
+    """Re-encrypt every stored mailbox password and webhook signing secret with the first
+    of ENCRYPTION_KEYS (webhook secrets still in the clear get encrypted)."""
+    from app.services import mailboxes, webhooks
     try:
         with connection():
             count = mailboxes.rekey_all()
+            secrets = webhooks.rekey_secrets()
     except AppError as error:
         _fail(error)
     click.echo(f"re-encrypted: {count} passwords")
+    click.echo(f"re-encrypted: {secrets} webhook secrets")
 
 
 dispatcher_cli = AppGroup("dispatcher", help="The worker: mail, webhook deliveries, IMAP polling.")

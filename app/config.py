@@ -104,7 +104,8 @@ SETTINGS = (
     S("SECRET_KEY_FALLBACKS", list, [],
       "Earlier SECRET_KEYs, comma-separated: links signed with them still work."),
     S("ENCRYPTION_KEYS", list, [],
-      "Fernet keys, comma-separated: the first encrypts mailbox passwords, all decrypt."),
+      "Fernet keys, comma-separated: the first encrypts mailbox passwords and webhook "
+      "secrets, all decrypt."),
     S("BASE_URL", str, "http://127.0.0.1:8000",
       "Public root of the service, used in tracking and unsubscribe links.",
       tidy=lambda url: url.rstrip("/")),

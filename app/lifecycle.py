@@ -34,6 +34,8 @@ class LeadStatus(enum.StrEnum):
     BOUNCED = "bounced"
     UNSUBSCRIBED = "unsubscribed"
     FAILED = "failed"
+    # Ended by a suppression the tenant added (an address or its domain).
+    SUPPRESSED = "suppressed"
 
 
 class MessageStatus(enum.StrEnum):

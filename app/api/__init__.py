@@ -28,12 +28,14 @@ def init_app(app):
     from app.api.inbound.resources import blp as inbound
     from app.api.leads.resources import blp as leads
     from app.api.mailboxes.resources import blp as mailboxes
+    from app.api.suppressions.resources import blp as suppressions
     from app.api.tracking.resources import blp as tracking
     from app.api.webhooks.resources import blp as webhooks
     api.register_blueprint(campaigns, url_prefix="/api/v1/tenant/campaigns")
     api.register_blueprint(leads, url_prefix="/api/v1/tenant/campaigns")
     api.register_blueprint(webhooks, url_prefix="/api/v1/tenant/webhooks")
     api.register_blueprint(mailboxes, url_prefix="/api/v1/tenant/mailboxes")
+    api.register_blueprint(suppressions, url_prefix="/api/v1/tenant/suppressions")
     api.register_blueprint(inbound, url_prefix="/api/v1/inbound")
     api.register_blueprint(tracking, url_prefix="")
     api.register_blueprint(health, url_prefix="")

@@ -60,3 +60,29 @@ class WorkspacePageQuerySchema(PageQuerySchema):
     offset = offset_field(cursor=False)
     workspace = ma.fields.String(required=True, validate=validate.Length(1, 100),
                                  metadata={"description": "Workspace slug"})
+
+
+class CursorPaginationSchema(Schema):
+    limit = ma.fields.Integer(required=True, metadata={"description": "The page size asked."})
+    has_more = ma.fields.Boolean(required=True, metadata={
+        "description": "Whether another page follows."})
+    next_cursor = ma.fields.String(required=True, allow_none=True,
+                                   metadata={"description": "Pass as starting_after."})
+
+
+def cursor_envelope(schema, name):
+    """A list paged by cursor only: ``data`` and ``pagination`` {limit, has_more,
+    next_cursor}."""
+    return Schema.from_dict({
+        "success": ma.fields.Boolean(required=True, dump_default=True,
+                                     metadata={"enum": [True]}),
+        "data": ma.fields.List(ma.fields.Nested(schema), required=True),
+        "pagination": ma.fields.Nested(CursorPaginationSchema, required=True),
+    }, name=name)
+
+
+def cursor_body(items, limit, has_more, cursor=lambda item: item.id):
+    """The answer of a cursor-paged list; ``cursor`` gives an item's cursor value."""
+    return {"success": True, "data": items,
+            "pagination": {"limit": limit, "has_more": has_more,
+                           "next_cursor": cursor(items[-1]) if has_more else None}}

@@ -1,4 +1,5 @@
 """Peewee models. ``MODELS`` lists them in dependency order for migrations and tests."""
+from app.models.activity import ActivityEvent
 from app.models.base import BaseModel, JSONField, new_id
 from app.models.campaign import (
     GOALS,
@@ -34,10 +35,11 @@ from app.models.webhook import (
 )
 
 MODELS = [Tenant, Workspace, ApiKey, Campaign, CampaignEvent, Mailbox, Lead, Message,
-          Suppression, IdempotencyRecord, CampaignCount, Webhook, WebhookEvent, WebhookDelivery]
+          Suppression, IdempotencyRecord, CampaignCount, Webhook, WebhookEvent, WebhookDelivery,
+          ActivityEvent]
 
 __all__ = [
-    "GOALS", "MAX_STEPS", "MODELS", "WEEKDAYS", "ApiKey", "BaseModel", "Campaign",
+    "ActivityEvent", "GOALS", "MAX_STEPS", "MODELS", "WEEKDAYS", "ApiKey", "BaseModel", "Campaign",
     "CampaignCount", "CampaignEvent", "IdempotencyRecord", "JSONField", "Lead", "Message",
     "Suppression", "Tenant", "Workspace", "default_settings", "hash_key", "new_id",
     "DELIVERY_DELIVERED", "DELIVERY_FAILED", "DELIVERY_PENDING", "DELIVERY_STATUSES",

@@ -48,8 +48,6 @@ class Lead(BaseModel):
                 "email": self.email, "company": self.company or ""}
 
 
-
-
 class Message(BaseModel):
     """One (lead, step) mail. The unique index is the at-most-once guarantee."""
 
@@ -81,11 +79,39 @@ class Message(BaseModel):
 
 
 class Suppression(BaseModel):
-    """Addresses a workspace must never mail again (unsubscribed or hard-bounced)."""
+    """Addresses, or whole domains, a workspace must never mail again.
+
+    ``email`` holds the value: an address (it has an @) or a domain (it has none), both
+    lower-case with the domain in its ASCII (IDNA, ``xn--``) form, as leads store theirs;
+    so one ``IN`` over a lead's address and its domain finds either kind.
+    ``reason`` says where it came from: ``unsubscribed``, ``bounced`` or ``api``.
+    """
 
     workspace = ForeignKeyField(Workspace, on_delete="CASCADE", index=False)
     email = CharField(max_length=254)
     reason = CharField(max_length=20)
+    kind = CharField(max_length=10, default="email")  # email | domain
+    # The tenant's own words on why (set through the API).
+    note = TextField(null=True)
 
     class Meta:
-        indexes = ((("workspace", "email"), True),)
+        indexes = ((("workspace", "email"), True),
+                   (("workspace", "created_at", "id"), False))
+
+    @classmethod
+    def reasons_for(cls, workspace_id, emails):
+        """{address: reason} for those of ``emails`` (lower-case, ASCII domains) the
+        workspace suppresses, by address or by their domain (the address wins)."""
+        emails = list(emails)
+        if not emails:
+            return {}
+        values = set(emails) | {email.rpartition("@")[2] for email in emails}
+        found = dict(cls.select(cls.email, cls.reason)
+                     .where((cls.workspace == workspace_id) & cls.email.in_(sorted(values)))
+                     .tuples())
+        reasons = {}
+        for email in emails:
+            reason = found.get(email) or found.get(email.rpartition("@")[2])
+            if reason:
+                reasons[email] = reason
+        return reasons

@@ -19,9 +19,11 @@ class Webhook(BaseModel):
     # Event types, or ["*"] for every type.
     events = JSONField(default=lambda: ["*"])
     description = CharField(max_length=500, default="")
-    # The signing key. HMAC needs it in the clear at delivery, so it cannot be hashed;
-    # the API shows it once, at creation, and never again.
-    secret = CharField(max_length=100)
+    # The signing key as a Fernet token under ENCRYPTION_KEYS (app.crypto): HMAC needs
+    # it in the clear at delivery, so it cannot be hashed. The API shows it once, at
+    # creation. A value still in the clear (``whsec_...``, written before 0007) is read
+    # as it is until ``flask --app wsgi mailboxes rekey`` encrypts it.
+    secret = TextField()
     status = CharField(max_length=20, default=WEBHOOK_ENABLED)
     disabled_reason = TextField(null=True)
     # Since when every attempt to this endpoint has failed (None: the last one worked).

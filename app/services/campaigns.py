@@ -18,6 +18,7 @@ from app.lifecycle import (  # noqa: F401 - the views' names for them
     start_blockers,
 )
 from app.models import (
+    ActivityEvent,
     Campaign,
     CampaignCount,
     Lead,
@@ -214,6 +215,7 @@ def delete_campaign(tenant, campaign_id, *, expected_version=None):
         lock_rows(Lead.select(Lead.id).where(Lead.campaign == campaign.id))
         campaign = get_campaign(tenant, campaign_id, for_update=True)
         _check_deletable(campaign, expected_version)
+        ActivityEvent.delete().where(ActivityEvent.campaign_id == campaign.id).execute()
         campaign.delete_instance(recursive=True)
     return campaign
 

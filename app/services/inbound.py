@@ -23,6 +23,7 @@ from email.policy import EmailPolicy
 from app.database import transaction
 from app.lifecycle import MessageStatus
 from app.models import Campaign, Lead, Message
+from app.outbox import emit, lead_data
 from app.services import outcomes
 
 log = logging.getLogger(__name__)
@@ -240,9 +241,17 @@ def _mailed(ids, workspace_id=None):
 def _bounce(report, workspace_id):
     for message in _mailed(report.returned_ids, workspace_id):
         if message.lead.email.casefold() in report.failed:
+            error = "bounced (delivery status notification)"
             with transaction():
-                outcomes.record_bounce(message.lead,
-                                       error="bounced (delivery status notification)")
+                # As a refusal at send time: the message turns bounced, and
+                # message.bounced is emitted once, when it does.
+                if (Message.update(status=MessageStatus.BOUNCED, error=error)
+                        .where((Message.id == message.id) & Message.status.in_(MAILED))
+                        .execute()):
+                    emit(message.lead.workspace_id, "message.bounced",
+                         lead_data(message.lead, message_id=message.id, step=message.step,
+                                   error=error))
+                outcomes.record_bounce(message.lead, error=error)
             return {"outcome": "bounce", "lead_id": message.lead.id}
     return IGNORED
 

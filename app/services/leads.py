@@ -26,9 +26,8 @@ def add_leads(tenant, campaign_id, *, leads):
         for chunk in _chunks(sorted(emails), 500):
             existing |= {e for (e,) in Lead.select(Lead.email).where(
                 (Lead.campaign == campaign) & Lead.email.in_(chunk)).tuples()}
-            suppressed |= {e for (e,) in Suppression.select(Suppression.email).where(
-                (Suppression.workspace == campaign.workspace_id)
-                & Suppression.email.in_(chunk)).tuples()}
+            # By address or by its domain.
+            suppressed |= set(Suppression.reasons_for(campaign.workspace_id, chunk))
         rows, duplicates, skipped = [], 0, 0
         for lead in leads:
             email = lead["email"]
@@ -97,7 +96,23 @@ def delete_lead(tenant, campaign_id, lead_id):
                                                    & (Message.campaign == campaign)))
         deleted = Lead.delete().where((Lead.id == lead_id) & (Lead.campaign == campaign)).execute()
         if not deleted:
-            raise NotFound(f"No lead '{lead_id}' in this campaign.", code="lead_not_found",
-                           details={"id": lead_id})
+            raise _lead_not_found(lead_id)
         maybe_complete(campaign.id)
     return lead_id
+
+
+def get_lead(tenant, campaign_id, lead_id):
+    """One lead of the campaign with its messages, by step (a lead has at most one per
+    step, and a sequence at most MAX_STEPS)."""
+    campaign = get_campaign(tenant, campaign_id)
+    lead = Lead.for_campaign(campaign).where(Lead.id == lead_id).first()
+    if lead is None:
+        raise _lead_not_found(lead_id)
+    lead.message_list = list(Message.select().where(Message.lead == lead.id)
+                             .order_by(Message.step))
+    return lead
+
+
+def _lead_not_found(lead_id):
+    return NotFound(f"No lead '{lead_id}' in this campaign.", code="lead_not_found",
+                    details={"id": lead_id})

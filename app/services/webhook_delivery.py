@@ -20,6 +20,7 @@ from standardwebhooks import Webhook as Signer
 
 from app import clock
 from app.database import skip_locked, transaction
+from app.errors import AppError
 from app.models import (
     DELIVERY_DELIVERED,
     DELIVERY_FAILED,
@@ -30,7 +31,7 @@ from app.models import (
     WebhookDelivery,
     WebhookEvent,
 )
-from app.services.webhooks import check_url
+from app.services.webhooks import check_url, signing_secret
 
 log = logging.getLogger("app.webhooks")
 
@@ -95,12 +96,14 @@ def deliver_one(delivery_id, *, now=None, timeout=10, allow_http=False, allow_pr
     status_code, error = None, None
     try:
         status_code = post(delivery.webhook.url, delivery.event.id, delivery.event.payload,
-                           secret=delivery.webhook.secret, moment=moment, timeout=timeout,
+                           secret=signing_secret(delivery.webhook), moment=moment, timeout=timeout,
                            allow_http=allow_http, allow_private=allow_private)
         if not 200 <= status_code < 300:
             error = f"The endpoint answered {status_code}."
     except Refused as exc:
         error = str(exc)
+    except AppError as exc:  # the secret cannot be decrypted: the operator's to fix
+        error = exc.message
     except urllib3.exceptions.HTTPError as exc:
         error = f"The request failed: {type(exc).__name__}."
     except OSError as exc:

@@ -27,7 +27,7 @@ from app.lifecycle import (
 from app.mail.compose import message_id_for
 from app.models import Campaign, Lead, Message, Suppression
 from app.sending.schedule import in_window, local_day
-from app.services import outcomes
+from app.services import outcomes, suppressions
 
 
 @dataclass
@@ -97,10 +97,9 @@ def claim(campaign_id, now, *, batch, lease):
             (Lead.campaign == campaign.id) & Lead.status.in_(OPEN_LEAD_STATUSES)
             & (Lead.next_send_at <= now)).order_by(Lead.next_send_at, Lead.id)
             .limit(room)))
-        suppressed = dict(Suppression.select(Suppression.email, Suppression.reason)
-                          .where((Suppression.workspace == campaign.workspace_id)
-                                 & Suppression.email.in_([lead.email for lead in leads]))
-                          .tuples()) if leads else {}
+        # By address or by its domain.
+        suppressed = Suppression.reasons_for(campaign.workspace_id,
+                                             [lead.email for lead in leads])
         token = secrets.token_hex(16)
         handled, wanted = 0, []
         for lead in leads:
@@ -153,8 +152,10 @@ def _drop_suppressed(lead, reason, now):
     if reason == "bounced":
         outcomes.record_bounce(lead, error="address bounced earlier in this workspace",
                                now=now)
-    else:
+    elif reason == "unsubscribed":
         outcomes.record_unsubscribe(lead, now)
+    else:  # the tenant's own suppression of the address or its domain
+        suppressions.end_lead(lead, now)
 
 
 def ours(claim, *statuses):

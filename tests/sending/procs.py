@@ -15,7 +15,7 @@ from app.config import ROOT
 SUMMARY = re.compile(r"sent=(\d+) retried=(\d+) bounced=(\d+) failed=(\d+) released=(\d+)")
 # Settings the child must not inherit from the shell that runs the tests.
 OWN_PREFIXES = ("DATABASE_", "SMTP_", "MAIL_", "DISPATCH_", "BASE_URL", "SECRET_KEY",
-                "OUTBOX_DIR", "VAR_DIR", "LOG_LEVEL", "FLASK_")
+                "ENCRYPTION_KEYS", "OUTBOX_DIR", "VAR_DIR", "LOG_LEVEL", "FLASK_")
 
 
 def dispatcher_env(app, *, smtp_port, var_dir):
@@ -24,6 +24,8 @@ def dispatcher_env(app, *, smtp_port, var_dir):
     env.update({
         "DATABASE_URL": app.config["DATABASE_URL"],
         "SECRET_KEY": app.config["SECRET_KEY"],
+        # Webhook secrets and mailbox passwords are stored under these.
+        "ENCRYPTION_KEYS": ",".join(app.config["ENCRYPTION_KEYS"]),
         "BASE_URL": app.config["BASE_URL"],
         "MAIL_BACKEND": "smtp",
         "SMTP_HOST": "127.0.0.1",

@@ -7,11 +7,15 @@ from app.api.campaigns.schemas import (
     CampaignListEnvelope,
     CampaignListQuerySchema,
     CampaignUpdateSchema,
+    EventListEnvelope,
+    EventListQuerySchema,
     SendSchema,
 )
 from app.api.core.blueprint import Blueprint
 from app.api.core.conditional import ETAG_HEADER, etag_version, with_etag
 from app.api.core.schemas import DeletedSchema, envelope, page_body
+from app.api.paging import cursor_body
+from app.services import activity
 from app.services import campaigns as service
 
 blp = Blueprint("campaigns", __name__, description="Create, configure and launch campaigns.")
@@ -80,3 +84,15 @@ class CampaignSend(MethodView):
             g.tenant, campaign_id, action=data["action"], api_key=g.api_key,
             expected_version=etag_version(request))
         return with_etag({"success": True, "data": campaign}, campaign)
+
+
+@blp.route("/<string:campaign_id>/events")
+class CampaignEvents(MethodView):
+    @blp.doc(operationId="listCampaignEvents")
+    @blp.arguments(EventListQuerySchema, location="query")
+    @blp.response(200, EventListEnvelope)
+    @blp.errors(401, 404)
+    def get(self, args, campaign_id):
+        """List a campaign's events, newest first, by cursor"""
+        items, has_more = activity.list_events(g.tenant, campaign_id, **args)
+        return cursor_body(items, args["limit"], has_more)

@@ -13,11 +13,12 @@ from app.api.fields import (
     no_header_controls,
     valid_timezone,
 )
-from app.api.paging import WorkspacePageQuerySchema, cursor_field, offset_field
+from app.api.paging import WorkspacePageQuerySchema, cursor_envelope, cursor_field, offset_field
 from app.lifecycle import CampaignStatus
 from app.mail.templates import syntax_error
 from app.models import GOALS, MAX_STEPS, WEEKDAYS
 from app.services.campaigns import ACTIONS, action_states
+from app.services.webhooks import EVENT_TYPES
 
 HHMM = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$|^24:00$")
 DELAY_UNITS = ("minutes", "hours", "days")
@@ -227,3 +228,36 @@ class CampaignDetailSchema(CampaignSummarySchema):
 
 CampaignEnvelope = envelope(CampaignDetailSchema, "CampaignEnvelope")
 CampaignListEnvelope = envelope(CampaignSummarySchema, "CampaignListEnvelope", paginated=True)
+
+
+class EventListQuerySchema(Schema):
+    limit = ma.fields.Integer(load_default=20, validate=validate.Range(1, 100),
+                              metadata={"description": "Page size, 1 to 100."})
+    starting_after = ma.fields.String(validate=validate.Length(1, 64), metadata={
+        "description": "Cursor: the id of the last event of the previous page "
+                       "(pagination.next_cursor). Costs the same at any depth."})
+    type = ma.fields.String(validate=validate.OneOf(EVENT_TYPES), metadata={
+        "description": "Only events of this type."})
+    lead_id = ma.fields.String(validate=validate.Length(1, 64), metadata={
+        "description": "Only events about this lead."})
+
+
+class EventSchema(Schema):
+    id = ma.fields.String(required=True, metadata={
+        "example": "evt_01jd3v0m4h8x3q2w9e7r6t5y4u",
+        "description": "The event's id; webhooks that took it got it as webhook-id."})
+    type = ma.fields.String(required=True, validate=validate.OneOf(EVENT_TYPES), metadata={
+        "description": "As in webhooks: campaign.*, message.*, lead.*."})
+    created_at = UTCDateTime(required=True, metadata={"description": "When it happened."})
+    lead_id = ma.fields.String(required=True, allow_none=True, metadata={
+        "description": "The lead it is about (null for campaign.* events)."})
+    message_id = ma.fields.String(required=True, allow_none=True, metadata={
+        "description": "The message it is about, when there is one."})
+    step = ma.fields.Integer(required=True, allow_none=True, metadata={
+        "description": "The sequence step of that message, when there is one."})
+    data = ma.fields.Dict(required=True, metadata={
+        "description": "The event's data as webhooks receive it (campaign_id, lead_id, "
+                       "email, message_id, step, error: what the type carries)."})
+
+
+EventListEnvelope = cursor_envelope(EventSchema, "CampaignEventListEnvelope")

@@ -5,6 +5,7 @@ from flask.views import MethodView
 from app.api.core.blueprint import Blueprint
 from app.api.core.schemas import DeletedSchema, envelope, page_body
 from app.api.leads.schemas import (
+    LeadDetailEnvelope,
     LeadInSchema,
     LeadListEnvelope,
     LeadListQuerySchema,
@@ -53,6 +54,13 @@ class CampaignLeads(MethodView):
 
 @blp.route("/<string:campaign_id>/leads/<string:lead_id>")
 class CampaignLeadById(MethodView):
+    @blp.doc(operationId="getCampaignLead")
+    @blp.response(200, LeadDetailEnvelope)
+    @blp.errors(401, 404)
+    def get(self, campaign_id, lead_id):
+        """Get a lead with its messages: step, subject, status, sent_at and error"""
+        return {"success": True, "data": service.get_lead(g.tenant, campaign_id, lead_id)}
+
     @blp.response(200, LeadDeletedEnvelope)
     @blp.errors(401, 404)
     def delete(self, campaign_id, lead_id):

@@ -6,7 +6,7 @@ from marshmallow import validate
 from app.api.core.schemas import Schema, UTCDateTime, envelope
 from app.api.fields import HeaderText, MailAddress
 from app.api.paging import PageQuerySchema, cursor_field
-from app.lifecycle import LeadStatus
+from app.lifecycle import LeadStatus, MessageStatus
 
 CUSTOM_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 MAX_LEADS = 1000
@@ -104,5 +104,31 @@ class LeadSchema(Schema):
     created_at = UTCDateTime(required=True)
 
 
+class LeadMessageSchema(Schema):
+    id = ma.fields.String(required=True, metadata={"example": "msg_01jd3v0m4h8x3q2w9e7r6t5y4u",
+                                                   "description": "The message's id."})
+    step = ma.fields.Integer(required=True, metadata={"description": "The sequence step."})
+    subject = ma.fields.String(required=True, allow_none=True, metadata={
+        "description": "The subject as sent (null until it is)."})
+    status = ma.fields.String(required=True, validate=validate.OneOf(tuple(MessageStatus)),
+                              metadata={"description": "claimed, sending, sent, unconfirmed "
+                                                       "(the send's outcome is unknown), "
+                                                       "bounced or failed."})
+    sent_at = UTCDateTime(required=True, allow_none=True, metadata={
+        "description": "When the server accepted it (null until then)."})
+    error = ma.fields.String(required=True, allow_none=True, metadata={
+        "description": "Why it bounced or failed."})
+    created_at = UTCDateTime(required=True, metadata={"description": "When it was claimed."})
+
+
+class LeadDetailSchema(LeadSchema):
+    finished_at = UTCDateTime(required=True, allow_none=True, metadata={
+        "description": "When the lead reached its end status."})
+    messages = ma.fields.List(ma.fields.Nested(LeadMessageSchema), required=True,
+                              attribute="message_list", metadata={
+                                  "description": "The mail of each step, in step order."})
+
+
+LeadDetailEnvelope = envelope(LeadDetailSchema, "LeadDetailEnvelope")
 LeadsAddedEnvelope = envelope(LeadsAddedSchema, "LeadsAddedEnvelope")
 LeadListEnvelope = envelope(LeadSchema, "LeadListEnvelope", paginated=True)

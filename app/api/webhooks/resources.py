@@ -3,6 +3,7 @@ from flask.views import MethodView
 
 from app.api.core.blueprint import Blueprint
 from app.api.core.schemas import DeletedSchema, envelope, page_body
+from app.api.paging import cursor_body
 from app.api.webhooks.schemas import (
     DeliveryEnvelope,
     DeliveryListEnvelope,
@@ -97,9 +98,7 @@ class WebhookDeliveries(MethodView):
     def get(self, args, webhook_id):
         """List a webhook's deliveries, newest first, by cursor"""
         items, has_more = service.list_deliveries(g.tenant, webhook_id, **args)
-        return {"success": True, "data": items,
-                "pagination": {"limit": args["limit"], "has_more": has_more,
-                               "next_cursor": items[-1].id if has_more else None}}
+        return cursor_body(items, args["limit"], has_more)
 
 
 @blp.route("/<string:webhook_id>/deliveries/<string:delivery_id>/retry")

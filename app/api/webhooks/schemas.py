@@ -3,7 +3,7 @@ from marshmallow import validate
 
 from app.api.core.schemas import Schema, UTCDateTime, envelope
 from app.api.fields import TrimmedString
-from app.api.paging import WorkspacePageQuerySchema
+from app.api.paging import WorkspacePageQuerySchema, cursor_envelope
 from app.models import DELIVERY_STATUSES, WEBHOOK_STATUSES
 from app.services.webhooks import EVENT_TYPES
 
@@ -88,19 +88,8 @@ class DeliverySchema(Schema):
     created_at = UTCDateTime(required=True)
 
 
-class CursorPaginationSchema(Schema):
-    limit = ma.fields.Integer(required=True)
-    has_more = ma.fields.Boolean(required=True)
-    next_cursor = ma.fields.String(required=True, allow_none=True,
-                                   metadata={"description": "Pass as starting_after."})
-
-
 WebhookEnvelope = envelope(WebhookSchema, "WebhookEnvelope")
 WebhookCreatedEnvelope = envelope(WebhookCreatedSchema, "WebhookCreatedEnvelope")
 WebhookListEnvelope = envelope(WebhookSchema, "WebhookListEnvelope", paginated=True)
 DeliveryEnvelope = envelope(DeliverySchema, "WebhookDeliveryEnvelope")
-DeliveryListEnvelope = Schema.from_dict({
-    "success": ma.fields.Boolean(required=True, dump_default=True, metadata={"enum": [True]}),
-    "data": ma.fields.List(ma.fields.Nested(DeliverySchema), required=True),
-    "pagination": ma.fields.Nested(CursorPaginationSchema, required=True),
-}, name="WebhookDeliveryListEnvelope")
+DeliveryListEnvelope = cursor_envelope(DeliverySchema, "WebhookDeliveryListEnvelope")

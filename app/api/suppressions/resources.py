@@ -1,0 +1,89 @@
+import marshmallow as ma
+from flask import g
+from flask.views import MethodView
+
+from app.api.core.blueprint import Blueprint
+from app.api.paging import cursor_body
+from app.api.suppressions.schemas import (
+    INVALID,
+    SuppressionDeletedEnvelope,
+    SuppressionDeleteQuerySchema,
+    SuppressionInSchema,
+    SuppressionListEnvelope,
+    SuppressionListQuerySchema,
+    SuppressionsAddedEnvelope,
+    SuppressionsAddSchema,
+    WorkspaceQuerySchema,
+    normal_value,
+)
+from app.errors import NotFound
+from app.services import suppressions as service
+
+blp = Blueprint("suppressions", __name__,
+                description="Addresses and domains a workspace never mails.")
+_item_schema = SuppressionInSchema()
+
+
+def _validate_each(items):
+    """Valid items with their index, and each invalid one with its reasons."""
+    valid, invalid = [], []
+    for index, item in enumerate(items):
+        try:
+            valid.append((index, _item_schema.load(item)))
+        except ma.ValidationError as exc:
+            value = item.get("value") if isinstance(item, dict) else None
+            invalid.append({"index": index, "value": value, "kind": None,
+                            "result": INVALID, "errors": exc.messages})
+    return valid, invalid
+
+
+@blp.route("")
+class Suppressions(MethodView):
+    @blp.doc(operationId="listSuppressions")
+    @blp.arguments(SuppressionListQuerySchema, location="query")
+    @blp.response(200, SuppressionListEnvelope)
+    @blp.errors(401, 404)
+    def get(self, args):
+        """List a workspace's suppressed addresses and domains, newest first, by cursor"""
+        items, has_more = service.list_suppressions(g.tenant, **args)
+        return cursor_body(items, args["limit"], has_more, lambda item: item.email)
+
+    @blp.doc(operationId="addSuppressions")
+    @blp.arguments(WorkspaceQuerySchema, location="query")
+    @blp.arguments(SuppressionsAddSchema)
+    @blp.response(200, SuppressionsAddedEnvelope)
+    @blp.errors(401, 404)
+    @blp.idempotent
+    def post(self, query, data):
+        """Suppress up to 1000 addresses or domains, each validated alone
+
+        Each item is answered in `results`: created, already_present or invalid (with
+        `errors`). The workspace's open leads that the new values match end at once, as
+        `suppressed`, with a `lead.suppressed` event each; `leads_ended` counts them.
+        """
+        valid, invalid = _validate_each(data["suppressions"])
+        results, ended = service.add_suppressions(
+            g.tenant, workspace=query["workspace"], items=[item for _, item in valid])
+        answered = [{"index": index, "value": item["value"], "kind": item["kind"],
+                     "result": result} for (index, item), result in zip(valid, results, strict=True)]
+        answered = sorted(answered + invalid, key=lambda row: row["index"])
+        counts = {name: sum(row["result"] == name for row in answered)
+                  for name in (service.CREATED, service.ALREADY_PRESENT, INVALID)}
+        return {"success": True, "data": {**counts, "leads_ended": ended,
+                                          "results": answered}}
+
+    @blp.doc(operationId="deleteSuppression")
+    @blp.arguments(SuppressionDeleteQuerySchema, location="query")
+    @blp.response(200, SuppressionDeletedEnvelope)
+    @blp.errors(401, 404)
+    def delete(self, args):
+        """Take an address or domain off the list; leads it ended stay ended"""
+        try:
+            value = normal_value(args["value"].strip())
+        except ma.ValidationError:
+            # Nothing that fails validation was ever stored.
+            raise NotFound(f"No suppression '{args['value']}' in this workspace.",
+                           code="suppression_not_found",
+                           details={"value": args["value"]}) from None
+        service.delete_suppression(g.tenant, workspace=args["workspace"], value=value)
+        return {"success": True, "data": {"value": value, "deleted": True}}
