@@ -3,6 +3,9 @@ counted by the `limits` library; shared across nodes and workers when its storag
 
 ``memory://`` (the default) counts in each worker process: with N gunicorn workers a
 tenant gets up to N times its budget. Production sets ``RATE_LIMIT_STORAGE_URI`` to Redis.
+In-process counting is done by ``LocalStorage`` below rather than by `limits`' own
+MemoryStorage, which starts a sweeping timer thread again whenever the last one has
+finished (a thread start every few requests, about 0.15 ms each).
 
 `limits` is the engine flask-limiter is built on. flask-limiter served here first, but
 working out on each request which of its decorators, defaults and exemptions apply cost
@@ -17,12 +20,16 @@ The order of the hooks:
    all the tenant's keys, and is refused before the view does any work.
 3. After the response: a 401 counts as a failure against the client address.
 """
+import itertools
 import logging
+import math
+import threading
 import time
+from urllib.parse import urlsplit
 
 from flask import g, request
 from limits import parse, parse_many
-from limits.storage import storage_from_string
+from limits.storage import SlidingWindowCounterSupport, Storage, storage_from_string
 from limits.strategies import SlidingWindowCounterRateLimiter
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -36,6 +43,136 @@ LIMIT, REMAINING, RESET = "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateL
 log = logging.getLogger("app.api")
 
 
+class LocalStorage(Storage, SlidingWindowCounterSupport):
+    """Counters in this process for `limits`, written to its documented custom-storage
+    interface (``Storage`` and ``SlidingWindowCounterSupport``; ``local://``).
+
+    No thread: a counter past its expiry is dropped when it is next read, and when the
+    storage is full (``max_keys``) the expired ones are swept, then the oldest dropped
+    (a dropped counter forgives what it counted). One lock makes every step atomic, so
+    two threads cannot both take the last request of a window. ``clock`` is the time
+    source (seconds since the epoch), for tests.
+    """
+
+    STORAGE_SCHEME = ["local"]
+    DEFAULT_MAX_KEYS = 100_000
+
+    def __init__(self, uri=None, wrap_exceptions=False, *, max_keys=DEFAULT_MAX_KEYS,
+                 clock=time.time, **options):
+        super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
+        self.max_keys = int(max_keys)
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._counters = {}  # name -> [count, expires_at], oldest first
+
+    @property
+    def base_exceptions(self):
+        return ValueError
+
+    def __len__(self):
+        return len(self._counters)
+
+    def _count(self, name, now):
+        entry = self._counters.get(name)
+        if entry is None:
+            return 0
+        if entry[1] <= now:
+            del self._counters[name]
+            return 0
+        return entry[0]
+
+    def _add(self, name, amount, expires_at, now):
+        entry = self._counters.get(name)
+        if entry is not None and entry[1] > now:
+            entry[0] += amount
+            return entry[0]
+        self._counters.pop(name, None)
+        if len(self._counters) >= self.max_keys:
+            self._make_room(now)
+        self._counters[name] = [amount, expires_at]
+        return amount
+
+    def _make_room(self, now):
+        counters = self._counters
+        for name in [name for name, entry in counters.items() if entry[1] <= now]:
+            del counters[name]
+        # Still full of live counters: drop the oldest tenth, so the next sweep is
+        # that many inserts away.
+        excess = len(counters) - self.max_keys + max(1, self.max_keys // 10)
+        for name in list(itertools.islice(counters, max(0, excess))):
+            del counters[name]
+
+    # Storage
+    def incr(self, key, expiry, amount=1):
+        with self._lock:
+            now = self.clock()
+            entry = self._counters.get(key)
+            expires_at = entry[1] if entry is not None and entry[1] > now else now + expiry
+            return self._add(key, amount, expires_at, now)
+
+    def get(self, key):
+        with self._lock:
+            return self._count(key, self.clock())
+
+    def get_expiry(self, key):
+        with self._lock:
+            now = self.clock()
+            entry = self._counters.get(key)
+            return entry[1] if entry is not None and entry[1] > now else now
+
+    def check(self):
+        return True
+
+    def reset(self):
+        with self._lock:
+            count = len(self._counters)
+            self._counters.clear()
+            return count
+
+    def clear(self, key):
+        with self._lock:
+            self._counters.pop(key, None)
+
+    # SlidingWindowCounterSupport: windows of ``expiry`` seconds numbered from the
+    # epoch, as `limits`' own storages count them; a window's counter lives on
+    # through the next window, which weighs it.
+    def _window(self, key, expiry, now):
+        current = int(now // expiry)
+        previous_count = self._count((key, current - 1), now)
+        current_count = self._count((key, current), now)
+        previous_ttl = (1 - (now / expiry) % 1) * expiry if previous_count else 0.0
+        current_ttl = (1 - (now / expiry) % 1) * expiry + expiry
+        return current, previous_count, previous_ttl, current_count, current_ttl
+
+    def acquire_sliding_window_entry(self, key, limit, expiry, amount=1):
+        if amount > limit:
+            return False
+        with self._lock:
+            now = self.clock()
+            current, previous, previous_ttl, count, _ = self._window(key, expiry, now)
+            if math.floor(previous * previous_ttl / expiry + count) + amount > limit:
+                return False
+            self._add((key, current), amount, (current + 2) * expiry, now)
+            return True
+
+    def get_sliding_window(self, key, expiry):
+        with self._lock:
+            return self._window(key, expiry, self.clock())[1:]
+
+    def clear_sliding_window(self, key, expiry):
+        with self._lock:
+            current = int(self.clock() // expiry)
+            self._counters.pop((key, current - 1), None)
+            self._counters.pop((key, current), None)
+
+
+def make_storage(uri):
+    """`limits`' storage for ``uri``; ``memory://`` counts in this process (LocalStorage)."""
+    if urlsplit(uri).scheme == "memory":
+        return LocalStorage()
+    return storage_from_string(uri)
+
+
 def client_address():
     # The socket's peer, or what ProxyFix (TRUSTED_PROXIES) took from the trusted hops:
     # never a header the client wrote itself.
@@ -46,7 +183,7 @@ class RateLimits:
     def __init__(self, rules, failure_rule, storage_uri):
         self.rules = parse_many(rules)
         self.failure_rule = parse(failure_rule)
-        self.limiter = SlidingWindowCounterRateLimiter(storage_from_string(storage_uri))
+        self.limiter = SlidingWindowCounterRateLimiter(make_storage(storage_uri))
 
     def _refuse(self, state):
         g.rate_limit = state

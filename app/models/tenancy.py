@@ -44,7 +44,12 @@ class ApiKey(BaseModel):
 
     @classmethod
     def active_by_digest(cls, digest):
-        """The live key whose ``hash_key`` is ``digest``, with its tenant, or None (one
-        query, every request)."""
-        return (cls.select(cls.id, cls.key_hash, Tenant.id, Tenant.name).join(Tenant)
-                .where((cls.key_hash == digest) & cls.revoked_at.is_null()).first())
+        """The live key whose ``hash_key`` is ``digest``, or None: one query on the
+        key's table alone, every request. Its tenant is known by id (``key.tenant`` is a
+        Tenant holding only its id), which is all a request needs of it; joining the
+        tenant for its name cost a third of the lookup."""
+        key = (cls.select(cls.id, cls.key_hash, cls.tenant)
+               .where((cls.key_hash == digest) & cls.revoked_at.is_null()).first())
+        if key is not None:
+            key.tenant = Tenant(id=key.tenant_id)
+        return key

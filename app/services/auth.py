@@ -15,7 +15,7 @@ def digest(secret):
 
 
 def authenticate(digest):
-    """The live API key whose ``hash_key`` digest is ``digest`` (with its tenant loaded),
+    """The live API key whose ``hash_key`` digest is ``digest`` (its tenant known by id),
     or Unauthorized."""
     key = ApiKey.active_by_digest(digest) if digest else None
     # The lookup is by hash through an index; compare the digests in constant time too

@@ -1,5 +1,6 @@
 """Rate limits per tenant (all its keys share one budget) and per client address for
 failed authentications: 429 in the envelope with Retry-After and X-RateLimit-* headers."""
+import threading
 import time
 
 import pytest
@@ -274,13 +275,105 @@ def test_an_unreachable_limit_storage_serves_unlimited_and_logs_it(limited, capl
 
 # ---- the in-process storage ------------------------------------------------------------
 
-def test_memory_storage_is_limits_own():
-    from limits.storage import MemoryStorage
+class Clock:
+    """A time source the test moves by hand (seconds since the epoch)."""
 
-    from app.api.limits import RateLimits
+    def __init__(self, at=1_800_000_000.0):  # a multiple of 60: a minute's first second
+        self.at = at
+
+    def __call__(self):
+        return self.at
+
+
+def local_limiter(rule="3/minute", **options):
+    from limits import parse
+    from limits.strategies import SlidingWindowCounterRateLimiter
+
+    from app.api.limits import LocalStorage
+    clock = Clock()
+    storage = LocalStorage(clock=clock, **options)
+    return SlidingWindowCounterRateLimiter(storage), parse(rule), storage, clock
+
+
+def test_memory_storage_counts_in_process_without_a_thread():
+    from app.api.limits import LocalStorage, RateLimits
     limits = RateLimits("3/minute", "30/minute", "memory://")
+    before = threading.active_count()
 
-    assert type(limits.limiter.storage) is MemoryStorage
+    for i in range(200):
+        limits.limiter.hit(limits.rules[0], "ns", f"tenant:{i}")
+
+    assert type(limits.limiter.storage) is LocalStorage
+    assert threading.active_count() == before
+
+
+def test_local_storage_is_reachable_by_its_scheme():
+    from limits.storage import storage_from_string
+
+    from app.api.limits import LocalStorage
+
+    assert type(storage_from_string("local://")) is LocalStorage
+
+
+def test_local_storage_refuses_past_the_limit_and_allows_again_two_windows_on():
+    limiter, rule, _storage, clock = local_limiter()
+
+    assert [limiter.hit(rule, "ns", "a") for _ in range(4)] == [True, True, True, False]
+    assert limiter.hit(rule, "ns", "b")  # another key has its own budget
+    clock.at += 120
+    assert limiter.test(rule, "ns", "a")
+    assert limiter.hit(rule, "ns", "a")
+
+
+def test_local_storage_weighs_the_previous_window_by_what_is_left_of_it():
+    limiter, rule, _storage, clock = local_limiter("10/minute")
+    assert all(limiter.hit(rule, "ns", "a") for _ in range(10))
+
+    clock.at += 90  # half-way through the next minute: the last one counts for 5
+    taken = [limiter.hit(rule, "ns", "a") for _ in range(6)]
+
+    assert taken == [True] * 5 + [False]
+    assert limiter.get_window_stats(rule, "ns", "a").remaining == 0
+
+
+def test_local_storage_stays_within_its_bound():
+    limiter, rule, storage, clock = local_limiter(max_keys=100)
+
+    for i in range(1000):
+        limiter.hit(rule, "ns", f"client:{i}")
+        clock.at += 0.01
+
+    assert len(storage) <= 100
+    # The oldest counters are the ones dropped.
+    assert storage.get_sliding_window(rule.key_for("ns", "client:999"), 60)[2] == 1
+    assert storage.get_sliding_window(rule.key_for("ns", "client:0"), 60)[2] == 0
+
+
+def test_local_storage_sweeps_expired_counters_before_dropping_live_ones():
+    limiter, rule, storage, clock = local_limiter(max_keys=10)
+    for i in range(9):
+        limiter.hit(rule, "ns", f"old:{i}")
+    clock.at += 120
+    limiter.hit(rule, "ns", "live")
+    limiter.hit(rule, "ns", "new")  # the storage is full: the nine expired ones go
+
+    assert len(storage) == 2
+    assert storage.get_sliding_window(rule.key_for("ns", "live"), 60)[2] == 1
+
+
+def test_local_storage_gives_the_last_request_of_a_window_to_one_thread_only():
+    limiter, rule, _storage, _clock = local_limiter("500/minute")
+    allowed = []
+
+    def hammer():
+        allowed.append(sum(limiter.hit(rule, "ns", "a") for _ in range(200)))
+    threads = [threading.Thread(target=hammer) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sum(allowed) == 500
 
 
 # ---- failed authentications, per client address ----------------------------------------
