@@ -232,6 +232,7 @@ def dispatcher_run(once, interval):
     """Send due mail, then deliver due webhooks and poll due mailboxes: pass after pass
     (until SIGTERM/SIGINT), or once with --once."""
     import signal
+    import threading
 
     from flask import current_app
 
@@ -244,7 +245,11 @@ def dispatcher_run(once, interval):
         return
 
     def _stop(signum, frame):
-        dispatcher.stop()
+        # From another thread: the handler runs in the main thread, which may hold the
+        # stop Event's lock at that moment (waking from its wait), and setting the Event
+        # here would wait on that lock forever (two signals close together: Ctrl-C on
+        # make run, then its trap's TERM).
+        threading.Thread(target=dispatcher.stop, daemon=True).start()
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     click.echo(f"dispatcher running (backend={current_app.config['MAIL_BACKEND']})", err=True)
