@@ -21,6 +21,7 @@ from app.models import (
     Campaign,
     CampaignCount,
     Lead,
+    Mailbox,
     Message,
     Workspace,
 )
@@ -154,6 +155,22 @@ def merge_settings(current, changes):
     return merged
 
 
+MAX_CAMPAIGN_MAILBOXES = 50
+
+
+def _check_mailboxes(campaign, ids):
+    """Every id must be a mailbox of the campaign's workspace. Not being one reads the
+    same whether it is another workspace's, another tenant's or nobody's."""
+    if not ids:
+        return
+    found = {mailbox_id for (mailbox_id,) in Mailbox.select(Mailbox.id).where(
+        Mailbox.id.in_(ids) & (Mailbox.workspace == campaign.workspace_id)).tuples()}
+    unknown = [mailbox_id for mailbox_id in ids if mailbox_id not in found]
+    if unknown:
+        raise ValidationFailed(details={"fields": {"settings": {"mailboxes": [
+            f"No mailbox '{mailbox_id}' in this workspace." for mailbox_id in unknown]}}})
+
+
 def _check_schedule(schedule):
     if schedule["start"] >= schedule["end"]:
         raise ValidationFailed(details={"fields": {"settings": {"schedule": {
@@ -178,6 +195,7 @@ def update_campaign(tenant, campaign_id, *, changes, expected_version=None):
         if "settings" in changes:
             settings = merge_settings(campaign.settings, changes["settings"])
             _check_schedule(settings["schedule"])
+            _check_mailboxes(campaign, changes["settings"].get("mailboxes"))
         if not changes:
             return campaign
         for field in ("name", "goal", "sequence"):
