@@ -171,6 +171,15 @@ def _check_mailboxes(campaign, ids):
             f"No mailbox '{mailbox_id}' in this workspace." for mailbox_id in unknown]}}})
 
 
+def _check_sender(campaign, settings):
+    """A started campaign keeps a sender: mail due later would otherwise have none."""
+    if campaign.status in (CampaignStatus.ACTIVE, CampaignStatus.PAUSED) and not (
+            settings.get("mailboxes") or settings.get("from_email")):
+        raise Conflict("A started campaign needs a sender: keep settings.from_email or at "
+                       "least one of settings.mailboxes.", code="sender_missing",
+                       details={"status": campaign.status})
+
+
 def _check_schedule(schedule):
     if schedule["start"] >= schedule["end"]:
         raise ValidationFailed(details={"fields": {"settings": {"schedule": {
@@ -196,6 +205,7 @@ def update_campaign(tenant, campaign_id, *, changes, expected_version=None):
             settings = merge_settings(campaign.settings, changes["settings"])
             _check_schedule(settings["schedule"])
             _check_mailboxes(campaign, changes["settings"].get("mailboxes"))
+            _check_sender(campaign, settings)
         if not changes:
             return campaign
         for field in ("name", "goal", "sequence"):

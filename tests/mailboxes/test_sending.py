@@ -330,3 +330,30 @@ def _id_of(address):
     with database.connection():
         return Mailbox.get(Mailbox.email == address).id
 
+
+
+def test_the_openapi_document_describes_sending_from_mailboxes(client):
+    document = client.get("/api/v1/openapi.json").json
+    schemas = document["components"]["schemas"]
+    for name in ("Settings", "SettingsOut"):
+        assert "mailboxes" in schemas[name]["properties"], name
+        assert schemas[name]["properties"]["mailboxes"]["description"]
+    mailbox = schemas["Mailbox"]["properties"]
+    assert "login" in mailbox["status"]["description"]
+    assert "password" in mailbox["last_error"]["description"]
+    operations = {op["operationId"]: op for path, item in document["paths"].items()
+                  if path.startswith(BASE) for op in item.values() if "operationId" in op}
+    assert set(operations) >= {"listMailboxes", "createMailbox", "getMailbox",
+                               "updateMailbox", "deleteMailbox", "testMailbox"}
+    assert all(op.get("summary") for op in operations.values())
+
+
+def test_a_started_campaign_cannot_be_left_without_a_sender(api, mailbox, start):
+    ada = mailbox("ada@acme.test")
+    url = f"{CAMPAIGNS}/{start([ada], leads=leads(1))}"
+    response = api.patch(url, json={"settings": {"mailboxes": []}})
+    assert response.status_code == 409
+    assert response.json["error"]["code"] == "sender_missing"
+    assert api.get(url).json["data"]["settings"]["mailboxes"] == [ada]
+    response = api.patch(url, json={"settings": {"mailboxes": [], "from_email": "o@acme.test"}})
+    assert response.status_code == 200, response.json
