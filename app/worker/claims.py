@@ -94,7 +94,7 @@ def claim(campaign_id, now, *, batch, lease):
                                        & Message.status.in_(COUNTED_MESSAGE_STATUSES))
                 .count())
         room = min(settings["daily_limit"] - used, batch)
-        senders = _senders(campaign, now)
+        senders = _senders(campaign, now) if room > 0 else None
         if senders is not None:
             room = min(room, senders.capacity)
         if room <= 0:
