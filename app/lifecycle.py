@@ -14,7 +14,7 @@ from peewee import fn
 
 from app import clock
 from app.database import lock_rows
-from app.models import Campaign, CampaignEvent, Lead
+from app.models import MAILBOX_ACTIVE, Campaign, CampaignEvent, Lead, Mailbox
 from app.outbox import emit, lead_data
 from app.sending.schedule import next_due, step_delay
 
@@ -83,9 +83,21 @@ def start_blockers(campaign):
         blockers.append(("sequence_empty", "Add at least one email step to the sequence."))
     if not Lead.select().where(Lead.campaign == campaign.id).exists():
         blockers.append(("no_leads", "Add at least one lead."))
-    if not (campaign.settings or {}).get("from_email"):
-        blockers.append(("from_email_missing", "Set settings.from_email (the sender)."))
+    settings = campaign.settings or {}
+    if settings.get("mailboxes"):
+        if not _any_active_mailbox(campaign, settings["mailboxes"]):
+            blockers.append(("no_active_mailbox",
+                             "None of settings.mailboxes is active: resume one or list "
+                             "another."))
+    elif not settings.get("from_email"):
+        blockers.append(("from_email_missing", "Set settings.from_email (the sender), or "
+                                               "settings.mailboxes to send from mailboxes."))
     return blockers
+
+
+def _any_active_mailbox(campaign, ids):
+    return Mailbox.select().where(Mailbox.id.in_(ids) & (Mailbox.status == MAILBOX_ACTIVE)
+                                  & (Mailbox.workspace == campaign.workspace_id)).exists()
 
 
 def action_states(campaign):

@@ -27,6 +27,10 @@ class Lead(BaseModel):
     clicked_at = DateTimeField(null=True)
     replied_at = DateTimeField(null=True)
     finished_at = DateTimeField(null=True)
+    # The campaign's mailbox this lead is mailed from: chosen at its first claim and
+    # kept once it has had mail (one From, one thread). NULL: none yet, the relay, or
+    # its mailbox was deleted.
+    mailbox = ForeignKeyField(Mailbox, null=True, on_delete="SET NULL")
 
     class Meta:
         indexes = (

@@ -22,6 +22,7 @@ from app.models import (
     Campaign,
     CampaignCount,
     Lead,
+    Mailbox,
     Message,
     Workspace,
 )
@@ -155,6 +156,31 @@ def merge_settings(current, changes):
     return merged
 
 
+MAX_CAMPAIGN_MAILBOXES = 50
+
+
+def _check_mailboxes(campaign, ids):
+    """Every id must be a mailbox of the campaign's workspace. Not being one reads the
+    same whether it is another workspace's, another tenant's or nobody's."""
+    if not ids:
+        return
+    found = {mailbox_id for (mailbox_id,) in Mailbox.select(Mailbox.id).where(
+        Mailbox.id.in_(ids) & (Mailbox.workspace == campaign.workspace_id)).tuples()}
+    unknown = [mailbox_id for mailbox_id in ids if mailbox_id not in found]
+    if unknown:
+        raise ValidationFailed(details={"fields": {"settings": {"mailboxes": [
+            f"No mailbox '{mailbox_id}' in this workspace." for mailbox_id in unknown]}}})
+
+
+def _check_sender(campaign, settings):
+    """A started campaign keeps a sender: mail due later would otherwise have none."""
+    if campaign.status in (CampaignStatus.ACTIVE, CampaignStatus.PAUSED) and not (
+            settings.get("mailboxes") or settings.get("from_email")):
+        raise Conflict("A started campaign needs a sender: keep settings.from_email or at "
+                       "least one of settings.mailboxes.", code="sender_missing",
+                       details={"status": campaign.status})
+
+
 def _check_schedule(schedule):
     if schedule["start"] >= schedule["end"]:
         raise ValidationFailed(details={"fields": {"settings": {"schedule": {
@@ -181,6 +207,8 @@ def update_campaign(tenant, campaign_id, *, changes, expected_version=None):
         if "settings" in changes:
             merged["settings"] = merge_settings(campaign.settings, changes["settings"])
             _check_schedule(merged["settings"]["schedule"])
+            _check_mailboxes(campaign, changes["settings"].get("mailboxes"))
+            _check_sender(campaign, merged["settings"])
         merged = {field: value for field, value in merged.items()
                   if value != getattr(campaign, field)}
         if not merged:

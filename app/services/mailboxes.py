@@ -407,7 +407,7 @@ def tls_context():
     return ssl.create_default_context()
 
 
-def _connect_to(host, port, security, allow_private):
+def connect_to(host, port, security, allow_private):
     """What to connect to: the checked address itself without TLS; with TLS the name,
     because smtplib and IMAPClient check the certificate against the name they connect
     to and have no public way to connect to one and verify the other (the peer is then
@@ -417,7 +417,7 @@ def _connect_to(host, port, security, allow_private):
 
 
 def _smtp_login(mailbox, password, deadline, allow_private):
-    target = _connect_to(mailbox.smtp_host, mailbox.smtp_port, mailbox.smtp_security,
+    target = connect_to(mailbox.smtp_host, mailbox.smtp_port, mailbox.smtp_security,
                          allow_private)
     # Connected from the constructor: smtplib keeps the name STARTTLS checks only from
     # there. Until the greeting, each socket operation has the time left as its bound.
@@ -445,7 +445,7 @@ def imap_client(mailbox, password, timeout, *, allow_private=False, deadline=Non
     """An IMAPClient logged in to the mailbox (the caller logs out). The host is
     resolved and checked first (see ``checked_address``)."""
     deadline = deadline or Deadline(timeout)
-    target = _connect_to(mailbox.imap_host, mailbox.imap_port, mailbox.imap_security,
+    target = connect_to(mailbox.imap_host, mailbox.imap_port, mailbox.imap_security,
                          allow_private)
     client = IMAPClient(target, port=mailbox.imap_port,
                         ssl=mailbox.imap_security == "ssl",
@@ -524,6 +524,11 @@ def describe_failure(exc, mailbox, login=None, timeout=None):
     if isinstance(exc, OSError):
         return f"Cannot reach the {kind} server at {where}: {exc.strerror or exc}."
     return f"The {kind} session with {where} failed: {exc.__class__.__name__}."
+
+
+def describe_smtp_failure(exc, mailbox, timeout=None):
+    """A sentence for a failed SMTP session with the mailbox's server."""
+    return describe_failure(exc, mailbox, _smtp_login, timeout)
 
 
 def _text(value):

@@ -5,6 +5,10 @@ and takes the leads off the due list in one transaction, under the campaign's ro
 (``FOR UPDATE SKIP LOCKED`` on Postgres; SQLite serialises writers). The daily limit
 counts every claimed row of the campaign's local day, taken under the same lock, so
 concurrent dispatchers cannot exceed it.
+
+A campaign with ``settings.mailboxes`` sends from those mailboxes (app.worker.senders:
+the choice, the caps across campaigns and the gaps, counted under the mailboxes' row
+locks); without, through the operator's relay with ``settings.from_email``.
 """
 import datetime as dt
 import random
@@ -28,6 +32,7 @@ from app.mail.compose import message_id_for
 from app.models import Campaign, Lead, Message, Suppression
 from app.sending.schedule import in_window, local_day
 from app.services import outcomes, suppressions
+from app.worker.senders import Senders, mailbox_ids, sender_settings
 
 
 @dataclass
@@ -43,6 +48,7 @@ class Claim:
     sequence: list
     settings: dict
     thread_ids: list = field(default_factory=list)
+    mailbox: object = None  # the Mailbox it goes out from; None: the relay
 
 
 @dataclass(frozen=True)
@@ -88,15 +94,20 @@ def claim(campaign_id, now, *, batch, lease):
                                        & Message.status.in_(COUNTED_MESSAGE_STATUSES))
                 .count())
         room = min(settings["daily_limit"] - used, batch)
+        senders = _senders(campaign, now) if room > 0 else None
+        if senders is not None:
+            room = min(room, senders.capacity)
         if room <= 0:
             return NOTHING
+        due = ((Lead.campaign == campaign.id) & Lead.status.in_(OPEN_LEAD_STATUSES)
+               & (Lead.next_send_at <= now))
+        if senders is not None:
+            due &= senders.due()
         # A lead another transaction holds (an open or a reply being recorded, which
         # then waits for this campaign's row) is passed by until the next pass:
         # waiting for it here, holding the campaign, would deadlock with it.
-        leads = list(skip_locked(Lead.select().where(
-            (Lead.campaign == campaign.id) & Lead.status.in_(OPEN_LEAD_STATUSES)
-            & (Lead.next_send_at <= now)).order_by(Lead.next_send_at, Lead.id)
-            .limit(room)))
+        leads = list(skip_locked(Lead.select().where(due)
+                                 .order_by(Lead.next_send_at, Lead.id).limit(room)))
         # By address or by its domain.
         suppressed = Suppression.reasons_for(campaign.workspace_id,
                                              [lead.email for lead in leads])
@@ -114,9 +125,10 @@ def claim(campaign_id, now, *, batch, lease):
                 wanted.append(lead)
         claims = []
         for lead in wanted:
-            pk = Message.id.default()
-            claims.append(Claim(pk, message_id_for(pk, settings.get("from_email")), token,
-                                lead.current_step + 1, lead, campaign.id, sequence, settings))
+            mailbox = senders.choose(lead) if senders is not None else None
+            if senders is not None and mailbox is None:
+                continue  # its mailbox cannot send now: it waits, untouched
+            claims.append(_new_claim(lead, campaign, token, mailbox))
         if claims:
             # Nothing changed these leads since they were read: the claim holds their
             # rows (FOR UPDATE on Postgres; SQLite holds the write lock since BEGIN).
@@ -124,7 +136,39 @@ def claim(campaign_id, now, *, batch, lease):
              .where(Lead.id.in_([c.lead.id for c in claims])).execute())
             _insert(claims, token=token, day=day, now=now, until=now + lease)
             _load_threads(claims)
+            if senders is not None:
+                _assign(claims)
+                senders.stamp()
     return ClaimBatch(claims, handled + len(claims))
+
+
+def _senders(campaign, now):
+    """The campaign's mailboxes that can send now (app.worker.senders), or None: it
+    sends through the relay."""
+    ids = mailbox_ids(campaign.settings)
+    return Senders(campaign, ids, now) if ids else None
+
+
+def _new_claim(lead, campaign, token, mailbox):
+    """The claim of ``lead``'s next step, from ``mailbox`` (None: the relay)."""
+    settings = campaign.settings
+    if mailbox is not None:
+        settings = sender_settings(settings, mailbox)
+    pk = Message.id.default()
+    return Claim(pk, message_id_for(pk, settings.get("from_email")), token,
+                 lead.current_step + 1, lead, campaign.id, campaign.sequence, settings,
+                 mailbox=mailbox)
+
+
+def _assign(claims):
+    """Each lead keeps the mailbox it was claimed for (set at its first claim)."""
+    moved = {}
+    for c in claims:
+        if c.lead.mailbox_id != c.mailbox.id:
+            moved.setdefault(c.mailbox.id, []).append(c.lead.id)
+            c.lead.mailbox_id = c.mailbox.id
+    for mailbox_id, lead_ids in moved.items():
+        Lead.update(mailbox=mailbox_id).where(Lead.id.in_(lead_ids)).execute()
 
 
 def _insert(claims, *, token, until, day, now):
@@ -133,7 +177,8 @@ def _insert(claims, *, token, until, day, now):
         {Message.id: c.message_pk, Message.lead: c.lead.id, Message.campaign: c.campaign_id,
          Message.step: c.step, Message.status: MessageStatus.CLAIMED,
          Message.message_id: c.message_id, Message.claim_token: token,
-         Message.claimed_until: until, Message.local_day: day, Message.created_at: now}
+         Message.claimed_until: until, Message.local_day: day, Message.created_at: now,
+         Message.mailbox: c.mailbox.id if c.mailbox is not None else None}
         for c in claims]).as_rowcount().execute()
 
 

@@ -13,6 +13,11 @@ with the reason, and the pass goes on with the next claim.
 The webhook events ``message.sent``, ``message.bounced`` and ``message.failed`` are
 emitted where the message's row takes that status, in the same transaction, and only
 when it did (a record that finds the row settled otherwise emits nothing).
+
+A mailbox that cannot log in is the mailbox's fault, not the lead's: the mailbox turns
+``error`` with the reason (``mailbox.error`` is emitted with it), and the lead waits,
+due again and not failed, with no attempt counted, until the mailbox is resumed (or,
+never mailed yet, another of the campaign's mailboxes takes it).
 """
 import logging
 from dataclasses import dataclass
@@ -26,9 +31,9 @@ from app.lifecycle import (
     advance_lead,
     maybe_complete,
 )
-from app.mail.mailers import PermanentFailure, TemporaryFailure
+from app.mail.mailers import LoginFailure, PermanentFailure, TemporaryFailure
 from app.mail.templates import RenderError
-from app.models import Lead, Message
+from app.models import MAILBOX_ACTIVE, MAILBOX_ERROR, Lead, Mailbox, Message
 from app.outbox import emit, lead_data
 from app.services import outcomes
 from app.worker.claims import ours, seconds, start
@@ -68,6 +73,8 @@ def deliver(claim, *, mailer, composer, lease, following=None, stopping=lambda: 
         return Delivery(_fail(claim, f"cannot compose the message: {_why(exc)}"))
     try:
         mailer.send(message, sender=claim.settings["from_email"], recipient=claim.lead.email)
+    except LoginFailure as exc:
+        return Delivery(_mailbox_fault(claim, str(exc)))
     except TemporaryFailure as exc:
         return Delivery(_retry(claim, str(exc)))
     except PermanentFailure as exc:
@@ -129,10 +136,7 @@ def _retry(claim, error):
     now = clock.now()
     with transaction():
         if not Message.delete().where(ours(claim, MessageStatus.SENDING)).execute():
-            # Too late (unconfirmed, the lead moved on): not delivered, not retried.
-            if (Message.update(status=MessageStatus.FAILED, error=error)
-                    .where(ours(claim, MessageStatus.UNCONFIRMED)).execute()):
-                _emit(claim, "message.failed", now, error=error)
+            _give_up_unconfirmed(claim, error, now)
             return "failed"
         attempts = claim.lead.attempts + 1
         if attempts >= MAX_ATTEMPTS:
@@ -148,6 +152,35 @@ def _retry(claim, error):
                 & Lead.status.in_(OPEN_LEAD_STATUSES)).execute())
     log.warning("temporary failure for %s (attempt %d): %s", claim.message_pk, attempts, error)
     return "retried"
+
+
+def _mailbox_fault(claim, error):
+    """The claim's mailbox could not log in: nothing was sent. The row goes (it counts
+    against no cap), the lead is due again (it waits while its mailbox is in error) and
+    the mailbox turns ``error``, once, with ``mailbox.error``."""
+    now = clock.now()
+    mailbox = claim.mailbox
+    with transaction():
+        if not Message.delete().where(ours(claim, MessageStatus.SENDING)).execute():
+            _give_up_unconfirmed(claim, error, now)
+            return "failed"
+        (Lead.update(next_send_at=now, last_error=error)
+         .where((Lead.id == claim.lead.id) & Lead.next_send_at.is_null()
+                & Lead.status.in_(OPEN_LEAD_STATUSES)).execute())
+        if (Mailbox.update(status=MAILBOX_ERROR, last_error=error, updated_at=now)
+                .where((Mailbox.id == mailbox.id) & (Mailbox.status == MAILBOX_ACTIVE))
+                .execute()):
+            emit(mailbox.workspace_id, "mailbox.error",
+                 {"mailbox_id": mailbox.id, "email": mailbox.email, "error": error}, now=now)
+            log.warning("mailbox %s cannot log in, now in error: %s", mailbox.id, error)
+    return "waiting"
+
+
+def _give_up_unconfirmed(claim, error, now):
+    """Too late (unconfirmed, the lead moved on): not delivered, not retried."""
+    if (Message.update(status=MessageStatus.FAILED, error=error)
+            .where(ours(claim, MessageStatus.UNCONFIRMED)).execute()):
+        _emit(claim, "message.failed", now, error=error)
 
 
 def _bounce(claim, error):

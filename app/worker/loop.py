@@ -22,6 +22,7 @@ from app.services import imap_poll, inbound, webhook_delivery
 from app.worker import claims as claiming
 from app.worker import delivery, reaper
 from app.worker.claims import seconds
+from app.worker.transports import Transports
 
 log = logging.getLogger("app.dispatcher")
 
@@ -35,6 +36,7 @@ class Summary:
     bounced: int = 0
     failed: int = 0
     released: int = 0
+    waiting: int = 0  # its mailbox could not log in: the lead waits for it
 
     def add(self, outcome):
         setattr(self, outcome, getattr(self, outcome) + 1)
@@ -53,13 +55,17 @@ class Dispatcher:
     and ``webhook_allow_private`` relax the SSRF guard, for development); ``imap``: poll
     the mailboxes' IMAP folders on each pass (``mailbox_allow_private``: also those on
     loopback or private addresses, for development; ``max_message_bytes``: larger mail
-    is skipped)."""
+    is skipped). ``mailer`` is the operator's relay; a campaign with mailboxes sends
+    through each mailbox's own SMTP server (``smtp_timeout`` seconds per operation,
+    loopback and private hosts only with ``mailbox_allow_private``)."""
 
     def __init__(self, *, mailer, composer, batch=100, claim_seconds=300,
                  sending_seconds=900, webhooks=True, webhook_allow_http=False,
                  webhook_allow_private=False, imap=True, mailbox_allow_private=False,
-                 max_message_bytes=1024 * 1024):
+                 max_message_bytes=1024 * 1024, smtp_timeout=30):
         self.mailer = mailer
+        self.transports = Transports(mailer, timeout=smtp_timeout,
+                                     allow_private=mailbox_allow_private)
         self.composer = composer
         self.batch = batch
         self.claim_seconds = claim_seconds
@@ -80,7 +86,8 @@ class Dispatcher:
                    webhook_allow_http=config["WEBHOOK_ALLOW_HTTP"],
                    webhook_allow_private=config["WEBHOOK_ALLOW_PRIVATE"],
                    mailbox_allow_private=config["MAILBOX_ALLOW_PRIVATE"],
-                   max_message_bytes=config["MAX_CONTENT_LENGTH"])
+                   max_message_bytes=config["MAX_CONTENT_LENGTH"],
+                   smtp_timeout=config["SMTP_TIMEOUT"])
 
     def run_once(self):
         """Send everything due now, deliver due webhooks, poll due mailboxes; return the
@@ -96,7 +103,7 @@ class Dispatcher:
                     if not progress:
                         break
             finally:
-                self.mailer.close()
+                self.transports.close()
             # A stopping worker leaves both for the next one (each may wait on the network).
             if self.webhooks and not self.stopping.is_set():
                 self._chore("webhook delivery", self.deliver_webhooks)
@@ -189,7 +196,8 @@ class Dispatcher:
 
     def deliver(self, claim, *, following=None):
         """Send one claim already ``sending``: a delivery.Delivery."""
-        return delivery.deliver(claim, mailer=self.mailer, composer=self.composer,
+        return delivery.deliver(claim, mailer=self.transports.for_claim(claim),
+                                composer=self.composer,
                                 lease=seconds(self.sending_seconds), following=following,
                                 stopping=self.stopping.is_set)
 

@@ -77,7 +77,7 @@ def test_new_campaign_has_default_settings(create_campaign):
         "stop_on_reply": True, "timezone": "UTC",
         "schedule": {"days": ["mon", "tue", "wed", "thu", "fri"],
                      "start": "09:00", "end": "17:00"},
-        "from_name": None, "from_email": None, "reply_to": None,
+        "from_name": None, "from_email": None, "reply_to": None, "mailboxes": [],
     }
 
 

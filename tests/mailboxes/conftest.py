@@ -15,6 +15,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from app import clock
+from app.mail.compose import Composer
+from app.mail.mailers import SMTPMailer
+from app.worker import Dispatcher
+from tests.conftest import BASE as CAMPAIGNS
+from tests.sending.conftest import ALWAYS, MONDAY_10, Inbox, serving
+
 BASE = "/api/v1/tenant/mailboxes"
 USER, PASSWORD = "ada@acme.test", "s3cret-Ada-p4ss"
 
@@ -57,7 +64,14 @@ def trust_certificate(certificate, monkeypatch):
 
 
 class Sink:
+    """Accepts every message and keeps it: (envelope sender, recipients, bytes)."""
+
+    def __init__(self):
+        self.messages = []
+
     async def handle_DATA(self, server, session, envelope):
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos),
+                              envelope.original_content or envelope.content))
         return "250 OK"
 
 
@@ -227,3 +241,73 @@ def app(make_app):
     with database.connection():
         yield app
     _release(database.db.obj)
+
+
+# ---- sending from mailboxes --------------------------------------------------------------
+
+ONE_STEP = [{"subject": "Hello {{firstName}}", "body": "Hi"}]
+TWO_STEPS = [ONE_STEP[0], {"subject": "", "body": "Again", "delay": 1, "delay_unit": "days"}]
+NO_GAP = {"min_gap_seconds": 0, "random_gap_seconds": 0}
+
+
+def leads(n, prefix="lead"):
+    return [{"email": f"{prefix}{i}@example.com", "first_name": f"N{i}"} for i in range(n)]
+
+
+def sending_dispatcher(app, relay_port, **options):
+    """A dispatcher with the relay on ``relay_port`` and mailboxes on loopback allowed."""
+    options = {"batch": 50, "webhooks": False, "imap": False, "mailbox_allow_private": True,
+               "smtp_timeout": 5, **options}
+    return Dispatcher(mailer=SMTPMailer(host="127.0.0.1", port=relay_port, timeout=5),
+                      composer=Composer(base_url=app.config["BASE_URL"],
+                                        secret=app.config["SECRET_KEY"]), **options)
+
+
+@pytest.fixture
+def relay():
+    """The operator's relay: mail from mailboxes must never arrive here."""
+    with serving(Inbox()) as inbox:
+        yield inbox
+
+
+@pytest.fixture
+def dispatcher(app, relay):
+    return sending_dispatcher(app, relay.port)
+
+
+@pytest.fixture
+def frozen():
+    clock.freeze(MONDAY_10)
+    return clock
+
+
+@pytest.fixture
+def mailbox(api, tenant, smtp_server, frozen):
+    """Create a mailbox on the test SMTP server (STARTTLS, AUTH); returns its id."""
+    def create(address, *, password=PASSWORD, **fields):
+        smtp = {"host": "127.0.0.1", "port": smtp_server.port, "security": "starttls",
+                "username": USER, "password": password}
+        fields = {"timezone": "UTC", "warmup": {"enabled": False}, **NO_GAP, **fields}
+        body = mailbox_body(tenant.slug, smtp=smtp, email=address, **fields)
+        response = api.post(BASE, json=body)
+        assert response.status_code == 201, response.json
+        return response.json["data"]["id"]
+    return create
+
+
+@pytest.fixture
+def start(api, create_campaign):
+    """A started campaign sending from ``mailboxes``, with no relay sender; its id."""
+    def make(mailboxes, *, leads, sequence=ONE_STEP, settings=None):
+        campaign_id = create_campaign()["id"]
+        url = f"{CAMPAIGNS}/{campaign_id}"
+        body = {"sequence": sequence, "settings": {"schedule": ALWAYS, "mailboxes": mailboxes,
+                                                   **(settings or {})}}
+        response = api.patch(url, json=body)
+        assert response.status_code == 200, response.json
+        response = api.post(f"{url}/leads", json={"leads": leads})
+        assert response.status_code == 200, response.json
+        response = api.post(f"{url}/send", json={"action": "start"})
+        assert response.status_code == 200, response.json
+        return campaign_id
+    return make

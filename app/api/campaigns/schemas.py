@@ -17,7 +17,7 @@ from app.api.paging import WorkspacePageQuerySchema, cursor_envelope, cursor_fie
 from app.lifecycle import CampaignStatus
 from app.mail.templates import syntax_error
 from app.models import GOALS, MAX_STEPS, WEEKDAYS
-from app.services.campaigns import ACTIONS, action_states
+from app.services.campaigns import ACTIONS, MAX_CAMPAIGN_MAILBOXES, action_states
 from app.services.webhooks import EVENT_TYPES
 
 HHMM = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$|^24:00$")
@@ -73,6 +73,19 @@ class SettingsSchema(Schema):
     from_name = HeaderText(allow_none=True, validate=validate.Length(0, 100))
     from_email = MailAddress(allow_none=True)
     reply_to = MailAddress(allow_none=True)
+    mailboxes = ma.fields.List(
+        ma.fields.String(validate=validate.Length(1, 64)),
+        validate=validate.Length(0, MAX_CAMPAIGN_MAILBOXES),
+        metadata={"description": (
+            "Ids of the workspace's mailboxes to send from, replacing the list. Empty: "
+            "send through the operator's relay as `from_email`. An id that is not a "
+            "mailbox of the campaign's workspace is a 422. Each lead is mailed from one "
+            "of them for its whole sequence.")})
+
+    @ma.validates("mailboxes")
+    def _unique_mailboxes(self, value, **kwargs):
+        if len(set(value)) != len(value):
+            raise ma.ValidationError("A mailbox is listed twice.")
 
 
 def _template(value):
@@ -194,6 +207,8 @@ class SettingsOutSchema(Schema):
     from_name = ma.fields.String(required=True, allow_none=True)
     from_email = ma.fields.String(required=True, allow_none=True)
     reply_to = ma.fields.String(required=True, allow_none=True)
+    mailboxes = ma.fields.List(ma.fields.String(), dump_default=list, metadata={
+        "description": "The mailboxes the campaign sends from; empty: the relay."})
 
 
 class BlockedActionSchema(Schema):

@@ -94,7 +94,8 @@ class MailboxUpdateSchema(_MailboxFields):
                             metadata={"description": "Merged key by key; null removes IMAP."})
     status = ma.fields.String(validate=validate.OneOf(CLIENT_STATUSES),
                               metadata={"description": "Pause or resume; resuming a mailbox "
-                                                       "in error clears its error."})
+                                                       "in error clears its error and its "
+                                                       "waiting leads are sent again."})
 
 
 # ---- responses ---------------------------------------------------------------------
@@ -130,8 +131,12 @@ class MailboxSchema(Schema):
     warmup = ma.fields.Nested(WarmupOutSchema, required=True)
     min_gap_seconds = ma.fields.Integer(required=True)
     random_gap_seconds = ma.fields.Integer(required=True)
-    status = ma.fields.String(required=True, validate=validate.OneOf(MAILBOX_STATUSES))
-    last_error = ma.fields.String(required=True, allow_none=True)
+    status = ma.fields.String(required=True, validate=validate.OneOf(MAILBOX_STATUSES),
+                              metadata={"description": (
+                                  "active sends; paused and error do not (their leads "
+                                  "wait). error: its server refused the login.")})
+    last_error = ma.fields.String(required=True, allow_none=True, metadata={
+        "description": "Why the mailbox is in error, as a sentence (never the password)."})
     imap_error = ma.fields.String(required=True, allow_none=True)
     sent_today = ma.fields.Integer(required=True)
     limit_today = ma.fields.Integer(required=True, metadata={
