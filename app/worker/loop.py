@@ -35,6 +35,8 @@ class Summary:
     bounced: int = 0
     failed: int = 0
     released: int = 0
+    # Handed over whole with no answer read: the server may have it; never resent.
+    unconfirmed: int = 0
 
     def add(self, outcome):
         setattr(self, outcome, getattr(self, outcome) + 1)
@@ -150,7 +152,8 @@ class Dispatcher:
             started = time.monotonic()
             try:
                 summary = self.run_once()
-                if summary.sent or summary.retried or summary.bounced or summary.failed:
+                if (summary.sent or summary.retried or summary.bounced or summary.failed
+                        or summary.unconfirmed):
                     log.info("dispatch pass: %s", summary)
             except Exception:  # keep the worker alive; the next pass retries
                 log.exception("dispatch pass failed")
