@@ -45,9 +45,10 @@ class Summary:
 def classify(raw, mailbox):
     """What IMAP polling hands each new message to: the inbound classification.
 
-    A message can only match mail of the mailbox's own workspace (never another
-    tenant's). It is not yet narrowed to the leads mailed from that very mailbox."""
-    return inbound.receive(raw, workspace_id=mailbox.workspace_id)
+    A message in a mailbox can only answer or bounce mail sent from that mailbox: never
+    another tenant's, another mailbox's of the same workspace, or the relay's (mail with
+    no mailbox, whose answers come back through the inbound route)."""
+    return inbound.receive(raw, workspace_id=mailbox.workspace_id, mailbox_id=mailbox.id)
 
 
 class Dispatcher:
