@@ -5,7 +5,9 @@ in to the mailbox's own server.
 """
 import contextlib
 import datetime as dt
+import functools
 import ipaddress
+import os
 import smtplib
 import socket
 import ssl
@@ -403,7 +405,15 @@ def scrub(sentence, password):
 
 
 def tls_context():
-    """Certificates are verified against the system's trust store (SSL_CERT_FILE too)."""
+    """Certificates are verified against the system's trust store (SSL_CERT_FILE and
+    SSL_CERT_DIR too). One context per trust store, shared by every connection: loading
+    the store reads each of its certificates, more work than the rest of a mailbox's
+    poll, and a context is safe to share between threads."""
+    return _trusting(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+@functools.lru_cache(maxsize=4)
+def _trusting(cert_file, cert_dir):
     return ssl.create_default_context()
 
 
