@@ -10,6 +10,8 @@ address, quote a Message-ID they saw, or write a text that looks like a bounce. 
   ``multipart/report; report-type=delivery-status`` whose returned message (its headers)
   carries the Message-ID of a message we sent to the lead, and whose per-recipient
   block says ``Action: failed`` with a 5.x.x ``Status`` for the lead's address.
+- Mail read from a tenant's mailbox over IMAP can only answer or bounce mail sent from
+  that very mailbox (``receive``'s ``mailbox_id``).
 - Anything else, and anything the parser cannot read, is accepted and ignored, so the
   provider does not retry it; nothing changes.
 """
@@ -224,9 +226,10 @@ def from_lead(senders, lead_email):
     return bool(senders) and all(theirs(*sender) for sender in senders)
 
 
-def _mailed(ids, workspace_id=None):
+def _mailed(ids, workspace_id=None, mailbox_id=None):
     """The messages (with lead and campaign) that ``ids`` name and that may have left,
-    the latest step first; only the workspace's when ``workspace_id`` is given."""
+    the latest step first; only the workspace's when ``workspace_id`` is given, and only
+    those sent from the mailbox when ``mailbox_id`` is."""
     if not ids:
         return []
     query = (Message.select(Message, Lead, Campaign)
@@ -235,11 +238,13 @@ def _mailed(ids, workspace_id=None):
              .where(Message.message_id.in_(list(ids)) & Message.status.in_(MAILED)))
     if workspace_id is not None:
         query = query.where(Campaign.workspace == workspace_id)
+    if mailbox_id is not None:
+        query = query.where(Message.mailbox == mailbox_id)
     return list(query.order_by(Message.step.desc()))
 
 
-def _bounce(report, workspace_id):
-    for message in _mailed(report.returned_ids, workspace_id):
+def _bounce(report, workspace_id, mailbox_id):
+    for message in _mailed(report.returned_ids, workspace_id, mailbox_id):
         if message.lead.email.casefold() in report.failed:
             error = "bounced (delivery status notification)"
             with transaction():
@@ -256,18 +261,22 @@ def _bounce(report, workspace_id):
     return IGNORED
 
 
-def receive(raw, *, workspace_id=None):
+def receive(raw, *, workspace_id=None, mailbox_id=None):
     """Process one inbound message; returns {"outcome": ..., "lead_id": ...}.
 
     ``workspace_id``: the message was read from a mailbox of that workspace (IMAP), and
     may only answer or bounce that workspace's mail: its content is the mailbox owner's
-    to write, so it must never reach another tenant's leads."""
+    to write, so it must never reach another tenant's leads. ``mailbox_id``: that
+    mailbox, and it may only answer or bounce mail sent from it, never mail of another
+    mailbox of the workspace, nor mail that went through the operator's relay (its
+    answers come back through the inbound route). Without either (the inbound route)
+    any mail we sent may be answered."""
     reading = read(raw)
     if reading is None:
         return IGNORED
     if reading.report is not None:
-        return _bounce(reading.report, workspace_id)
-    answered = [message for message in _mailed(reading.references, workspace_id)
+        return _bounce(reading.report, workspace_id, mailbox_id)
+    answered = [message for message in _mailed(reading.references, workspace_id, mailbox_id)
                 if from_lead(reading.senders, message.lead.email)]
     if not answered:
         return IGNORED

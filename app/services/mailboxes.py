@@ -21,6 +21,7 @@ from app import clock, crypto
 from app.database import locked, transaction
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.lifecycle import CampaignStatus
+from app.mail.mailers import tls_context
 from app.models import (
     MAILBOX_ACTIVE,
     MAILBOX_ERROR,
@@ -400,11 +401,6 @@ def _outcome(login, mailbox, timeout, token, allow_private):
 def scrub(sentence, password):
     """Servers echo what they were sent now and then: the password never leaves with it."""
     return sentence.replace(password, "[password]") if password else sentence
-
-
-def tls_context():
-    """Certificates are verified against the system's trust store (SSL_CERT_FILE too)."""
-    return ssl.create_default_context()
 
 
 def connect_to(host, port, security, allow_private):

@@ -31,12 +31,13 @@ from app.lifecycle import (
     advance_lead,
     maybe_complete,
 )
-from app.mail.mailers import LoginFailure, PermanentFailure, TemporaryFailure
+from app.mail.mailers import LoginFailure, PermanentFailure, TemporaryFailure, Unconfirmed
 from app.mail.templates import RenderError
 from app.models import MAILBOX_ACTIVE, MAILBOX_ERROR, Lead, Mailbox, Message
 from app.outbox import emit, lead_data
 from app.services import outcomes
 from app.worker.claims import ours, seconds, start
+from app.worker.reaper import unconfirm
 
 log = logging.getLogger("app.dispatcher")
 
@@ -47,8 +48,9 @@ BACKOFF_MINUTES = (1, 5, 15, 60)
 
 @dataclass(frozen=True)
 class Delivery:
-    """One message's outcome ("sent", "retried", "bounced" or "failed"), and whether the
-    next claim moved to ``sending`` in the same commit as this one's record."""
+    """One message's outcome ("sent", "retried", "bounced", "failed" or "unconfirmed"),
+    and whether the next claim moved to ``sending`` in the same commit as this one's
+    record."""
 
     outcome: str
     next_started: bool = False
@@ -75,6 +77,9 @@ def deliver(claim, *, mailer, composer, lease, following=None, stopping=lambda: 
         mailer.send(message, sender=claim.settings["from_email"], recipient=claim.lead.email)
     except LoginFailure as exc:
         return Delivery(_mailbox_fault(claim, str(exc)))
+    except Unconfirmed as exc:
+        # The server may have it: never sent again, the lead moves on.
+        return Delivery(_unconfirmed(claim, str(exc)))
     except TemporaryFailure as exc:
         return Delivery(_retry(claim, str(exc)))
     except PermanentFailure as exc:
@@ -181,6 +186,15 @@ def _give_up_unconfirmed(claim, error, now):
     if (Message.update(status=MessageStatus.FAILED, error=error)
             .where(ours(claim, MessageStatus.UNCONFIRMED)).execute()):
         _emit(claim, "message.failed", now, error=error)
+
+
+def _unconfirmed(claim, error):
+    with transaction():
+        unconfirm(ours(claim, MessageStatus.SENDING), message_id=claim.message_pk,
+                  lead_id=claim.lead.id, step=claim.step, sequence=claim.sequence,
+                  campaign_id=claim.campaign_id, now=clock.now(), error=error,
+                  lead=claim.lead)
+    return "unconfirmed"
 
 
 def _bounce(claim, error):

@@ -37,6 +37,8 @@ class Summary:
     failed: int = 0
     released: int = 0
     waiting: int = 0  # its mailbox could not log in: the lead waits for it
+    # Handed over whole with no answer read: the server may have it; never resent.
+    unconfirmed: int = 0
 
     def add(self, outcome):
         setattr(self, outcome, getattr(self, outcome) + 1)
@@ -45,9 +47,10 @@ class Summary:
 def classify(raw, mailbox):
     """What IMAP polling hands each new message to: the inbound classification.
 
-    A message can only match mail of the mailbox's own workspace (never another
-    tenant's). It is not yet narrowed to the leads mailed from that very mailbox."""
-    return inbound.receive(raw, workspace_id=mailbox.workspace_id)
+    A message in a mailbox can only answer or bounce mail sent from that mailbox: never
+    another tenant's, another mailbox's of the same workspace, or the relay's (mail with
+    no mailbox, whose answers come back through the inbound route)."""
+    return inbound.receive(raw, workspace_id=mailbox.workspace_id, mailbox_id=mailbox.id)
 
 
 class Dispatcher:
@@ -157,7 +160,8 @@ class Dispatcher:
             started = time.monotonic()
             try:
                 summary = self.run_once()
-                if summary.sent or summary.retried or summary.bounced or summary.failed:
+                if (summary.sent or summary.retried or summary.bounced or summary.failed
+                        or summary.unconfirmed):
                     log.info("dispatch pass: %s", summary)
             except Exception:  # keep the worker alive; the next pass retries
                 log.exception("dispatch pass failed")

@@ -6,6 +6,9 @@ and go out again; a ``sending`` row becomes ``unconfirmed`` (the server may have
 it) and is never resent: the lead moves on to its next step. A dispatcher that was only
 stalled, and hears the server's answer after that, records the answer on the row but
 leaves the lead where the reaper put it.
+
+A dispatcher that hands a message over whole and then hears no answer (the connection
+drops or times out after the final dot) settles it the same way at once (``unconfirm``).
 """
 import logging
 
@@ -38,10 +41,23 @@ def reap():
                     (Lead.update(next_send_at=now)
                      .where((Lead.id == row.lead_id) & Lead.next_send_at.is_null()
                             & Lead.status.in_(OPEN_LEAD_STATUSES)).execute())
-            elif (Message.update(status=MessageStatus.UNCONFIRMED,
-                                 error="dispatcher stopped during the SMTP transaction")
-                  .where((Message.id == row.id)
-                         & (Message.status == MessageStatus.SENDING)).execute()):
-                log.warning("message %s: outcome unknown, not resent", row.id)
-                if advance_lead(row.lead_id, row.step, row.campaign.sequence, now):
-                    maybe_complete(row.campaign_id, now)
+            else:
+                unconfirm(Message.id == row.id, message_id=row.id, lead_id=row.lead_id,
+                          step=row.step, sequence=row.campaign.sequence,
+                          campaign_id=row.campaign_id, now=now,
+                          error="dispatcher stopped during the SMTP transaction")
+
+
+def unconfirm(which, *, message_id, lead_id, step, sequence, campaign_id, now, error,
+              lead=None):
+    """The ``sending`` message ``which`` (a condition on Message) may have been accepted:
+    it becomes ``unconfirmed``, is never resent, and its lead moves on to the next step
+    (or completes). Nothing is counted or emitted: nobody knows whether it was sent.
+    The caller holds a transaction. True when the message moved."""
+    moved = (Message.update(status=MessageStatus.UNCONFIRMED, error=error)
+             .where(which & (Message.status == MessageStatus.SENDING)).execute())
+    if moved:
+        log.warning("message %s: outcome unknown, not resent", message_id)
+        if advance_lead(lead_id, step, sequence, now, lead=lead):
+            maybe_complete(campaign_id, now)
+    return bool(moved)

@@ -1,4 +1,5 @@
 """Real servers for mailbox tests: aiosmtpd with AUTH after STARTTLS, and Dovecot."""
+import contextlib
 import datetime as dt
 import ipaddress
 import shutil
@@ -140,19 +141,23 @@ service stats {{
 """
 
 
-@pytest.fixture
-def dovecot():
-    """A Dovecot IMAP server on a loopback port, with its own config, passwd-file and
-    maildir under tmp_path: yields its port. Skipped when Dovecot is not installed."""
-    binary = shutil.which("dovecot") or ("/usr/sbin/dovecot"
-                                         if shutil.os.path.exists("/usr/sbin/dovecot") else None)
-    if binary is None:
-        pytest.skip("Dovecot is not installed (apt-get install dovecot-imapd)")
+def dovecot_binary():
+    """The dovecot executable, or None when Dovecot is not installed."""
+    return shutil.which("dovecot") or ("/usr/sbin/dovecot"
+                                       if shutil.os.path.exists("/usr/sbin/dovecot") else None)
+
+
+@contextlib.contextmanager
+def running_dovecot(users=None):
+    """A Dovecot IMAP server on a loopback port, with its own config, passwd-file
+    (``users``: {login: password}, USER alone by default) and maildir in a temp dir:
+    yields its port. RuntimeError when it does not start."""
     import grp
     import os
     import pwd
     import tempfile
     from pathlib import Path
+    binary = dovecot_binary()
     # Not under pytest's tmp_path: as root, Dovecot's own users must reach the mail
     # (pytest's directories are private to their owner).
     root = Path(tempfile.mkdtemp(prefix="dovecot-"))
@@ -168,7 +173,8 @@ def dovecot():
         (root / sub).mkdir(parents=True)
         shutil.chown(root / sub, user, mail_group) if sub in ("mail", "home") else None
     port = free_port()
-    (root / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}::::::\n")
+    (root / "passwd").write_text("".join(f"{name}:{{PLAIN}}{secret}::::::\n" for name, secret
+                                         in (users or {USER: PASSWORD}).items()))
     conf = root / "dovecot.conf"
     conf.write_text(DOVECOT_CONF.format(root=root, port=port, user=user, group=group,
                                         mail_group=mail_group, internal=internal,
@@ -186,16 +192,28 @@ def dovecot():
                 output = (root / "stdout.log").read_text(errors="replace")
                 log = (root / "dovecot.log").read_text() if (root / "dovecot.log").exists() else ""
                 process.kill()
-                pytest.fail(f"Dovecot did not start: {output}\n{log}")
+                raise RuntimeError(f"Dovecot did not start: {output}\n{log}") from None
             time.sleep(0.1)
-    yield port
-    process.terminate()
     try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    shutil.rmtree(root, ignore_errors=True)
+        yield port
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def dovecot():
+    """A Dovecot IMAP server (running_dovecot) for USER: yields its port. Skipped when
+    Dovecot is not installed."""
+    if dovecot_binary() is None:
+        pytest.skip("Dovecot is not installed (apt-get install dovecot-imapd)")
+    with running_dovecot() as port:
+        yield port
 
 
 def stored(mailbox_id):

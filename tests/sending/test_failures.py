@@ -28,18 +28,19 @@ GRACE = "grace@example.com"
 
 
 class DroppingInbox(Inbox):
-    """Closes the connection in the middle of the DATA of the first ``drops`` messages."""
+    """Closes the connection at the RCPT of the first ``drops`` messages, before any data
+    (a drop after the data: tests/sending/test_unconfirmed.py)."""
 
     def __init__(self, drops, **options):
         super().__init__(**options)
         self.drops = drops
 
-    async def handle_DATA(self, server, session, envelope):
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if self.drops:
             self.drops -= 1
             server.transport.close()
             return "421 4.4.2 Connection dropped"
-        return await super().handle_DATA(server, session, envelope)
+        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
 
 
 def dispatcher_on(app, port):
@@ -148,7 +149,7 @@ def test_connection_refused_is_retried(api, app, launch, smtp_server, dispatcher
     assert campaign(api, campaign_id)["stats"]["sent"] == 1
 
 
-def test_connection_dropped_mid_data_is_retried_and_delivered_once(api, app, launch,
+def test_connection_dropped_before_the_data_is_retried_and_delivered_once(api, app, launch,
                                                                    dropping_server, frozen):
     campaign_id = launch(leads=[{"email": GRACE}], sequence=ONE_STEP)
     dispatcher = dispatcher_on(app, dropping_server.port)
