@@ -4,7 +4,7 @@ from peewee import Tuple
 from app import clock
 from app.database import lock_rows, transaction
 from app.errors import Conflict, NotFound, ValidationFailed
-from app.lifecycle import CampaignStatus, maybe_complete, schedule_pending
+from app.lifecycle import CampaignStatus, maybe_complete, pull_due, schedule_pending
 from app.models import Lead, Message, Suppression
 from app.services.campaigns import get_campaign
 
@@ -99,5 +99,7 @@ def delete_lead(tenant, campaign_id, lead_id):
         if not deleted:
             raise NotFound(f"No lead '{lead_id}' in this campaign.", code="lead_not_found",
                            details={"id": lead_id})
+        # Its messages no longer count against today's limit: room for another lead.
+        pull_due(campaign.id, clock.now())
         maybe_complete(campaign.id)
     return lead_id
