@@ -2,6 +2,11 @@
 which actions move a campaign and why one is refused, completion, and the campaign's
 event log. Every campaign transition, every completion and every event is written here.
 
+The campaign's ``next_send_at``, when the dispatcher next visits it, is pulled earlier
+here (pull_due) by every change that makes one of its leads due; the dispatcher's
+claim (app.worker.claims) sets it later. A start or a resume sets it to now, a pause
+and the completion clear it.
+
 Each change that a webhook reports (campaign.started/paused/resumed/completed,
 lead.completed) is emitted here too, in the change's transaction (app.outbox).
 
@@ -135,11 +140,32 @@ def transition(campaign, action, *, now, api_key=None):
     campaign.updated_at = now
     if action == "start":
         campaign.launched_at = now
+    # Active again: visited on the next pass, which stamps the real time. Paused: not
+    # visited until resumed.
+    campaign.next_send_at = now if campaign.status == CampaignStatus.ACTIVE else None
     campaign.save()
     if action == "start":
         schedule_pending(campaign, now)
     record_event(campaign.id, action, from_status, campaign.status, now=now, api_key=api_key)
     emit(campaign.workspace_id, ACTION_EVENTS[action], {"campaign_id": campaign.id}, now=now)
+
+
+def pull_due(campaign_id, at):
+    """A lead of the campaign is due at ``at``: the dispatcher visits the campaign by
+    then. Only ever earlier, only an active campaign, and no write when its visit is
+    already as early."""
+    (Campaign.update(next_send_at=at)
+     .where((Campaign.id == campaign_id) & (Campaign.status == CampaignStatus.ACTIVE)
+            & (Campaign.next_send_at.is_null() | (Campaign.next_send_at > at))).execute())
+
+
+def pull_workspace(workspace_id, at):
+    """A mailbox of the workspace can send sooner (resumed, a higher limit, a shorter
+    gap): its active campaigns are visited by ``at``; a visit that finds nothing for
+    that mailbox costs no more than a visit."""
+    (Campaign.update(next_send_at=at)
+     .where((Campaign.workspace == workspace_id) & (Campaign.status == CampaignStatus.ACTIVE)
+            & (Campaign.next_send_at.is_null() | (Campaign.next_send_at > at))).execute())
 
 
 def schedule_pending(campaign, now):
@@ -148,9 +174,12 @@ def schedule_pending(campaign, now):
     if not campaign.sequence:
         return 0
     due = now + step_delay(campaign.sequence[0])
-    return (Lead.update(next_send_at=due)
-            .where((Lead.campaign == campaign.id) & (Lead.status == LeadStatus.PENDING)
-                   & Lead.next_send_at.is_null()).execute())
+    scheduled = (Lead.update(next_send_at=due)
+                 .where((Lead.campaign == campaign.id) & (Lead.status == LeadStatus.PENDING)
+                        & Lead.next_send_at.is_null()).execute())
+    if scheduled:
+        pull_due(campaign.id, due)
+    return scheduled
 
 
 def advance_lead(lead_id, step, sequence, now, *, sent=False, lead=None):
@@ -175,6 +204,11 @@ def advance_lead(lead_id, step, sequence, now, *, sent=False, lead=None):
              .where((Lead.id == lead_id) & Lead.status.in_(OPEN_LEAD_STATUSES)).execute())
     if not moved:
         Lead.update(changes).where(Lead.id == lead_id).execute()
+    elif due is not None:
+        if lead is None:
+            lead = Lead.select(Lead.id, Lead.campaign, Lead.workspace, Lead.email).where(
+                Lead.id == lead_id).get()
+        pull_due(lead.campaign_id, due)
     completed = bool(moved) and due is None
     if completed:
         if lead is None:
@@ -212,7 +246,7 @@ def maybe_complete(campaign_id, now=None, *, unless_open=None):
                                              & Lead.status.in_(OPEN_LEAD_STATUSES))
         condition = ~fn.EXISTS(that_lead_open) & condition
     done = (Campaign.update(status=CampaignStatus.COMPLETED, completed_at=now,
-                            updated_at=now, version=Campaign.version + 1)
+                            updated_at=now, version=Campaign.version + 1, next_send_at=None)
             .where(condition).execute())
     if done:
         record_event(campaign_id, "complete", CampaignStatus.ACTIVE, CampaignStatus.COMPLETED,

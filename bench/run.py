@@ -3,7 +3,10 @@
     python -m bench.run [--db sqlite,postgres] [--scales 10000,100000,1000000]
                         [--duration 5] [--rounds 3] [--connections 16] [--workers 4]
                         [--leads 200000] [--dispatch-seconds 20]
-                        [--skip-api | --skip-dispatcher]
+                        [--skip-api | --skip-dispatcher] [--skip-idle]
+                        [--campaigns 5000] [--idle-leads 1000000] [--mailboxes 10000]
+                        [--in-window 0.01] [--passes 20] [--work-seconds 60]
+                        (the idle scheduler: bench.idle)
 
 Every server runs on 127.0.0.1 and every load is bounded in time. Results go to
 bench/results/latest.json and a chart to docs/bench.png.
@@ -23,6 +26,8 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+from bench import idle
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -425,6 +430,9 @@ def main():
     parser.add_argument("--skip-api", action="store_true",
                         help="measure the dispatcher only; API rows already in "
                              "latest.json are kept")
+    parser.add_argument("--skip-idle", action="store_true",
+                        help="leave out the idle-scheduler scenario (bench.idle)")
+    idle.add_arguments(parser)
     args = parser.parse_args()
 
     report = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -439,6 +447,9 @@ def main():
     if not args.skip_dispatcher and (args.skip_api or "postgres" in args.db):
         print("== dispatcher on postgres", flush=True)
         report["dispatcher"] = bench_dispatcher(args)
+    if not args.skip_idle:
+        print("== the idle scheduler", flush=True)
+        report["idle"] = run_idle(args)
     RESULTS.mkdir(parents=True, exist_ok=True)
     latest = RESULTS / "latest.json"
     if args.skip_api:
@@ -447,6 +458,13 @@ def main():
     if not args.skip_api:
         chart(report["api"], ROOT / "docs" / "bench.png")
     print(f"results: {latest}" + ("" if args.skip_api else "; chart: docs/bench.png"))
+
+
+def run_idle(args):
+    """bench.idle in a child process (this one holds no connection or app state)."""
+    subprocess.run([sys.executable, "-m", "bench.idle", "--db", args.db,
+                    *idle.argv(args)], cwd=ROOT, check=True)
+    return json.loads((RESULTS / "idle.json").read_text())
 
 
 def merge_dispatcher(latest, report):

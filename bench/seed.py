@@ -112,7 +112,7 @@ def seed_leads(url, leads, *, campaigns=10, from_email="bench@bench.test", limit
             own = {**settings, "daily_limit": limited} if n == 0 and limited else settings
             campaign = Campaign.create(tenant=tenant, workspace=workspace, name="Dispatch bench",
                                        status=CampaignStatus.ACTIVE, sequence=[STEP], settings=own,
-                                       launched_at=now)
+                                       launched_at=now, next_send_at=now)
             ids.append(campaign.id)
         rows = []
         for i in range(leads):

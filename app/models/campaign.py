@@ -48,12 +48,18 @@ class Campaign(BaseModel):
     updated_at = DateTimeField(default=clock.now)
     launched_at = DateTimeField(null=True)
     completed_at = DateTimeField(null=True)
+    # When the dispatcher next visits the campaign (app.worker.claims): never later than
+    # its first mail could go out, NULL while nothing is scheduled (a draft, paused,
+    # completed, or no lead due). Too early costs a visit; too late would hold up mail.
+    next_send_at = DateTimeField(null=True)
 
     class Meta:
         indexes = (
             # The list endpoint: a workspace's campaigns newest first, optionally by status.
             (("workspace", "created_at", "id"), False),
             (("workspace", "status", "created_at", "id"), False),
+            # The dispatcher's pass: the active campaigns due by now, one index range.
+            (("status", "next_send_at"), False),
         )
 
     @property

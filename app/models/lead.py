@@ -38,6 +38,8 @@ class Lead(BaseModel):
             (("campaign", "status", "created_at", "id"), False),
             (("campaign", "created_at", "id"), False),
             (("next_send_at", "campaign"), False),
+            # One campaign's due leads in order: its claim, and its next stamp.
+            (("campaign", "next_send_at"), False),
             (("workspace", "email"), False),
         )
 

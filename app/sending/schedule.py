@@ -44,3 +44,52 @@ def next_due(sequence, after_step, sent_at):
     if after_step >= len(sequence):
         return None
     return sent_at + step_delay(sequence[after_step])
+
+
+def _first_at_or_after(day, hhmm, timezone):
+    """The first instant (naive UTC) whose local wall time is ``day`` at ``hhmm`` or
+    later. At a gap in the clock (a change to summer time) that is the change itself;
+    at a repeated hour, the first time round."""
+    zone = _zone(timezone)
+    wall = dt.datetime.combine(day, dt.time(*map(int, hhmm.split(":"))))
+    lo, hi = sorted(wall.replace(tzinfo=zone, fold=fold).astimezone(dt.UTC).replace(tzinfo=None)
+                    for fold in (0, 1))
+
+    def reached(moment):
+        return local(moment, timezone).replace(tzinfo=None) >= wall
+
+    if reached(lo):
+        return lo
+    # Inside the gap: lo's wall time is before it, hi's after; the change lies between
+    # (at a whole second).
+    while hi - lo > dt.timedelta(seconds=1):
+        mid = lo + (hi - lo) / 2
+        mid = mid.replace(microsecond=0)
+        if mid <= lo:
+            break
+        lo, hi = (lo, mid) if reached(mid) else (mid, hi)
+    return hi
+
+
+def next_opening(moment, settings):
+    """The first instant at or after ``moment`` inside the campaign's window, or None
+    when it has none (every day's window lost in clock changes, which cannot last a
+    week)."""
+    if in_window(moment, settings):
+        return moment
+    schedule, timezone = settings["schedule"], settings["timezone"]
+    today = local(moment, timezone).date()
+    for ahead in range(8):
+        day = today + dt.timedelta(days=ahead)
+        if WEEKDAYS[day.weekday()] not in schedule["days"]:
+            continue
+        opening = _first_at_or_after(day, schedule["start"], timezone)
+        if opening >= moment and in_window(opening, settings):
+            return opening
+    return None
+
+
+def next_local_midnight(moment, timezone):
+    """When the local day after ``moment``'s begins (a daily limit's next day)."""
+    tomorrow = local(moment, timezone).date() + dt.timedelta(days=1)
+    return _first_at_or_after(tomorrow, "00:00", timezone)

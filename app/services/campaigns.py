@@ -218,6 +218,9 @@ def update_campaign(tenant, campaign_id, *, changes, expected_version=None):
             setattr(campaign, field, value)
         campaign.version += 1
         campaign.updated_at = clock.now()
+        if "settings" in merged and campaign.status == CampaignStatus.ACTIVE:
+            # Its window, day or limit may open sooner: the next pass stamps it anew.
+            campaign.next_send_at = campaign.updated_at
         campaign.save()
     return campaign
 

@@ -4,7 +4,7 @@ from peewee import Tuple
 from app import clock
 from app.database import lock_rows, transaction
 from app.errors import Conflict, NotFound, ValidationFailed
-from app.lifecycle import CampaignStatus, maybe_complete, schedule_pending
+from app.lifecycle import CampaignStatus, maybe_complete, pull_due, schedule_pending
 from app.models import Lead, Message, Suppression
 from app.services.campaigns import get_campaign
 
@@ -97,6 +97,8 @@ def delete_lead(tenant, campaign_id, lead_id):
         deleted = Lead.delete().where((Lead.id == lead_id) & (Lead.campaign == campaign)).execute()
         if not deleted:
             raise _lead_not_found(lead_id)
+        # Its messages no longer count against today's limit: room for another lead.
+        pull_due(campaign.id, clock.now())
         maybe_complete(campaign.id)
     return lead_id
 

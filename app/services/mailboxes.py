@@ -20,7 +20,7 @@ from peewee import IntegrityError, fn
 from app import clock, crypto
 from app.database import locked, transaction
 from app.errors import Conflict, NotFound, ValidationFailed
-from app.lifecycle import CampaignStatus
+from app.lifecycle import CampaignStatus, pull_workspace
 from app.mail.mailers import tls_context
 from app.models import (
     MAILBOX_ACTIVE,
@@ -143,6 +143,9 @@ def update_mailbox(tenant, mailbox_id, *, changes):
             raise _exists(mailbox.email, mailbox.workspace.slug)
         mailbox.updated_at = now
         mailbox.save()
+        if mailbox.status == MAILBOX_ACTIVE:
+            # Whatever changed may let it send sooner than its campaigns' next visits.
+            pull_workspace(mailbox.workspace.id, now)
     return _with_counts(mailbox, now)
 
 

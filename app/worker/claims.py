@@ -9,6 +9,14 @@ concurrent dispatchers cannot exceed it.
 A campaign with ``settings.mailboxes`` sends from those mailboxes (app.worker.senders:
 the choice, the caps across campaigns and the gaps, counted under the mailboxes' row
 locks); without, through the operator's relay with ``settings.from_email``.
+
+A pass visits only the campaigns whose ``next_send_at`` has come (one range of the
+(status, next_send_at) index), so its cost follows the mail there is to send, not the
+number of campaigns. Each visit stamps the campaign's next one, under the same lock:
+its earliest due lead, put off to the next opening of its window and, once its daily
+limit is reached, to its next local day. Whatever makes a lead due sooner pulls the
+stamp earlier (app.lifecycle.pull_due), so a stamp is never later than mail that could
+go out; one too early costs a visit that finds nothing.
 """
 import datetime as dt
 import random
@@ -27,10 +35,11 @@ from app.lifecycle import (
     MessageStatus,
     advance_lead,
     maybe_complete,
+    pull_due,
 )
 from app.mail.compose import message_id_for
 from app.models import Campaign, Lead, Message, Suppression
-from app.sending.schedule import in_window, local_day
+from app.sending.schedule import in_window, local_day, next_local_midnight, next_opening
 from app.services import outcomes, suppressions
 from app.worker.senders import Senders, mailbox_ids, sender_settings
 
@@ -64,17 +73,46 @@ class ClaimBatch:
 NOTHING = ClaimBatch([], 0)
 
 
+def due(now):
+    """The campaigns a pass visits at ``now``: active, their visit come. A query of
+    Campaign, so further conditions (the mailboxes they send from) can join it."""
+    return Campaign.select(Campaign.id).where((Campaign.status == CampaignStatus.ACTIVE)
+                                              & (Campaign.next_send_at <= now))
+
+
 def due_campaigns(now):
-    """The active campaigns with a lead due by ``now``, in random order (so no campaign
-    always goes first)."""
-    rows = (Lead.select(Lead.campaign).distinct()
-            .join(Campaign, on=(Lead.campaign == Campaign.id))
-            .where((Campaign.status == CampaignStatus.ACTIVE)
-                   & Lead.status.in_(OPEN_LEAD_STATUSES) & (Lead.next_send_at <= now))
-            .tuples())
-    ids = [campaign_id for (campaign_id,) in rows]
+    """The ids of due(now), in random order (so no campaign always goes first)."""
+    ids = [campaign_id for (campaign_id,) in due(now).tuples()]
     random.shuffle(ids)
     return ids
+
+
+def next_visit(campaign_id, settings, now, *, capped):
+    """When the campaign can next send, seen from ``now`` (``capped``: its daily limit
+    is reached for the local day of ``now``): its earliest due lead's time, within its
+    window and past the capped day. None when no lead is due at all."""
+    earliest = (Lead.select(Lead.next_send_at)
+                .where((Lead.campaign == campaign_id) & Lead.next_send_at.is_null(False)
+                       & Lead.status.in_(OPEN_LEAD_STATUSES))
+                .order_by(Lead.next_send_at).limit(1).first())
+    if earliest is None:
+        return None
+    at = max(earliest.next_send_at, now)
+    if capped:
+        at = max(at, next_local_midnight(now, settings["timezone"]))
+    return next_opening(at, settings)
+
+
+def _after(at, wake):
+    """A campaign that sends from mailboxes is visited when it has a due lead and one of
+    its mailboxes can send (``wake``; None: none is active, a resume pulls it)."""
+    if at is None or wake is None:
+        return None
+    return max(at, wake)
+
+
+def _stamp(campaign_id, at):
+    Campaign.update(next_send_at=at).where(Campaign.id == campaign_id).execute()
 
 
 def claim(campaign_id, now, *, batch, lease):
@@ -86,7 +124,11 @@ def claim(campaign_id, now, *, batch, lease):
         if campaign is None:
             return NOTHING  # paused, gone, or another dispatcher holds it right now
         settings, sequence = campaign.settings, campaign.sequence
-        if not sequence or not in_window(now, settings):
+        if not sequence:
+            _stamp(campaign.id, None)  # nothing to send until a resume (its sequence)
+            return NOTHING
+        if not in_window(now, settings):
+            _stamp(campaign.id, next_visit(campaign.id, settings, now, capped=False))
             return NOTHING
         day = local_day(now, settings["timezone"])
         used = (Message.select().where((Message.campaign == campaign.id)
@@ -94,11 +136,16 @@ def claim(campaign_id, now, *, batch, lease):
                                        & Message.status.in_(COUNTED_MESSAGE_STATUSES))
                 .count())
         room = min(settings["daily_limit"] - used, batch)
-        senders = _senders(campaign, now) if room > 0 else None
+        if room <= 0:
+            _stamp(campaign.id, next_visit(campaign.id, settings, now, capped=True))
+            return NOTHING
+        senders = _senders(campaign, now)
+        if senders is not None and senders.capacity <= 0:
+            _stamp(campaign.id, _after(next_visit(campaign.id, settings, now, capped=False),
+                                       senders.wake()))
+            return NOTHING
         if senders is not None:
             room = min(room, senders.capacity)
-        if room <= 0:
-            return NOTHING
         due = ((Lead.campaign == campaign.id) & Lead.status.in_(OPEN_LEAD_STATUSES)
                & (Lead.next_send_at <= now))
         if senders is not None:
@@ -139,6 +186,11 @@ def claim(campaign_id, now, *, batch, lease):
             if senders is not None:
                 _assign(claims)
                 senders.stamp()
+        # The claimed leads are off the due list; each pulls the stamp again once its
+        # next step is due (or its retry, or its release).
+        capped = used + len(claims) >= settings["daily_limit"]
+        at = next_visit(campaign.id, settings, now, capped=capped)
+        _stamp(campaign.id, at if senders is None else _after(at, senders.wake()))
     return ClaimBatch(claims, handled + len(claims))
 
 
@@ -222,9 +274,11 @@ def release(claim):
     """Give back a claim that was never attempted: the lead is due again at once."""
     with transaction():
         if Message.delete().where(ours(claim, MessageStatus.CLAIMED)).execute():
-            (Lead.update(next_send_at=clock.now())
-             .where((Lead.id == claim.lead.id) & Lead.next_send_at.is_null()
-                    & Lead.status.in_(OPEN_LEAD_STATUSES)).execute())
+            now = clock.now()
+            if (Lead.update(next_send_at=now)
+                    .where((Lead.id == claim.lead.id) & Lead.next_send_at.is_null()
+                           & Lead.status.in_(OPEN_LEAD_STATUSES)).execute()):
+                pull_due(claim.campaign_id, now)
 
 
 def seconds(n):

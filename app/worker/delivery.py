@@ -30,6 +30,7 @@ from app.lifecycle import (
     MessageStatus,
     advance_lead,
     maybe_complete,
+    pull_due,
 )
 from app.mail.mailers import LoginFailure, PermanentFailure, TemporaryFailure, Unconfirmed
 from app.mail.templates import RenderError
@@ -155,6 +156,7 @@ def _retry(claim, error):
         (Lead.update(attempts=attempts, last_error=error, next_send_at=retry_at)
          .where((Lead.id == claim.lead.id) & Lead.next_send_at.is_null()
                 & Lead.status.in_(OPEN_LEAD_STATUSES)).execute())
+        pull_due(claim.campaign_id, retry_at)
     log.warning("temporary failure for %s (attempt %d): %s", claim.message_pk, attempts, error)
     return "retried"
 

@@ -102,6 +102,8 @@ class Dispatcher:
                 while not self.stopping.is_set():
                     progress = 0
                     for campaign_id in self.due_campaigns(clock.now()):
+                        if self.stopping.is_set():
+                            break  # the rest stay due for the next worker, unclaimed
                         progress += self._campaign(campaign_id, summary)
                     if not progress:
                         break

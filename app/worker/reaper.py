@@ -16,7 +16,13 @@ from peewee import JOIN
 
 from app import clock
 from app.database import is_postgres, transaction
-from app.lifecycle import OPEN_LEAD_STATUSES, MessageStatus, advance_lead, maybe_complete
+from app.lifecycle import (
+    OPEN_LEAD_STATUSES,
+    MessageStatus,
+    advance_lead,
+    maybe_complete,
+    pull_due,
+)
 from app.models import Campaign, Lead, Message
 
 log = logging.getLogger("app.dispatcher")
@@ -36,11 +42,12 @@ def reap():
                     else expired)
         for row in rows:
             if row.status == MessageStatus.CLAIMED:
-                if Message.delete().where((Message.id == row.id)
-                                          & (Message.status == MessageStatus.CLAIMED)).execute():
-                    (Lead.update(next_send_at=now)
-                     .where((Lead.id == row.lead_id) & Lead.next_send_at.is_null()
-                            & Lead.status.in_(OPEN_LEAD_STATUSES)).execute())
+                if (Message.delete().where((Message.id == row.id)
+                                           & (Message.status == MessageStatus.CLAIMED)).execute()
+                        and (Lead.update(next_send_at=now)
+                             .where((Lead.id == row.lead_id) & Lead.next_send_at.is_null()
+                                    & Lead.status.in_(OPEN_LEAD_STATUSES)).execute())):
+                    pull_due(row.campaign_id, now)
             else:
                 unconfirm(Message.id == row.id, message_id=row.id, lead_id=row.lead_id,
                           step=row.step, sequence=row.campaign.sequence,

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from app.database import skip_locked
 from app.models import MAILBOX_ACTIVE, Lead, Mailbox
+from app.sending.schedule import next_local_midnight
 from app.services.mailboxes import limit_today, sent_today_many
 
 
@@ -40,7 +41,7 @@ class Senders:
     """The campaign's mailboxes that can send now, and the choice for each lead."""
 
     def __init__(self, campaign, ids, now):
-        self.now = now
+        self.now, self.ids, self.workspace_id = now, ids, campaign.workspace_id
         ready = list(skip_locked(Mailbox.select().where(
             Mailbox.id.in_(ids) & (Mailbox.workspace == campaign.workspace_id)
             & (Mailbox.status == MAILBOX_ACTIVE)
@@ -83,6 +84,23 @@ class Senders:
         for mailbox in self.used.values():
             (Mailbox.update(next_send_at=self.now + gap(mailbox))
              .where(Mailbox.id == mailbox.id).execute())
+
+
+    def wake(self):
+        """When one of the campaign's mailboxes can next send, after ``stamp``: now for
+        one with room and no gap (or one another dispatcher held), the end of its gap,
+        or its next local midnight once at its cap. None when none is active: a resume
+        pulls the campaign's visit (app.lifecycle.pull_workspace)."""
+        active = list(Mailbox.select().where(
+            Mailbox.id.in_(self.ids) & (Mailbox.workspace == self.workspace_id)
+            & (Mailbox.status == MAILBOX_ACTIVE)))
+        waiting = [m for m in active if m.next_send_at is None or m.next_send_at <= self.now]
+        counts = sent_today_many(waiting, self.now)
+        times = [m.next_send_at for m in active if m not in waiting]
+        for mailbox in waiting:
+            full = limit_today(mailbox, self.now) <= counts.get(mailbox.id, 0)
+            times.append(next_local_midnight(self.now, mailbox.timezone) if full else self.now)
+        return min(times, default=None)
 
 
 def _no_gap(mailbox):

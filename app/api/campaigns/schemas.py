@@ -231,6 +231,12 @@ class CampaignDetailSchema(CampaignSummarySchema):
     version = ma.fields.Integer(required=True)
     launched_at = UTCDateTime(required=True, allow_none=True)
     completed_at = UTCDateTime(required=True, allow_none=True)
+    next_send_at = UTCDateTime(
+        required=True, allow_none=True, dump_only=True,
+        metadata={"description": "When the campaign's next mail is due (UTC), as the "
+                                 "dispatcher plans it; null when nothing is scheduled "
+                                 "(a draft, paused or completed campaign, or no lead "
+                                 "due)."})
 
     @ma.pre_dump
     def _actions(self, campaign, **kwargs):
