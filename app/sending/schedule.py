@@ -73,13 +73,13 @@ def _first_at_or_after(day, hhmm, timezone):
 
 def next_opening(moment, settings):
     """The first instant at or after ``moment`` inside the campaign's window, or None
-    when it has none (every day's window lost in clock changes, which cannot last a
-    week)."""
+    when it has none. A week's only window day can fall in a clock change (a Sunday
+    00:00-00:30 window on the night summer time starts), so two weeks are looked at."""
     if in_window(moment, settings):
         return moment
     schedule, timezone = settings["schedule"], settings["timezone"]
     today = local(moment, timezone).date()
-    for ahead in range(8):
+    for ahead in range(15):
         day = today + dt.timedelta(days=ahead)
         if WEEKDAYS[day.weekday()] not in schedule["days"]:
             continue

@@ -171,9 +171,10 @@ def _mailbox_fault(claim, error):
         if not Message.delete().where(ours(claim, MessageStatus.SENDING)).execute():
             _give_up_unconfirmed(claim, error, now)
             return "failed"
-        (Lead.update(next_send_at=now, last_error=error)
-         .where((Lead.id == claim.lead.id) & Lead.next_send_at.is_null()
-                & Lead.status.in_(OPEN_LEAD_STATUSES)).execute())
+        if (Lead.update(next_send_at=now, last_error=error)
+                .where((Lead.id == claim.lead.id) & Lead.next_send_at.is_null()
+                       & Lead.status.in_(OPEN_LEAD_STATUSES)).execute()):
+            pull_due(claim.campaign_id, now)  # another of its mailboxes may take it
         if (Mailbox.update(status=MAILBOX_ERROR, last_error=error, updated_at=now)
                 .where((Mailbox.id == mailbox.id) & (Mailbox.status == MAILBOX_ACTIVE))
                 .execute()):
