@@ -143,8 +143,9 @@ class DocumentationPlugin(BasePlugin):
     @staticmethod
     def nullable_reference(converter, field, ret, **kwargs):
         """A nested schema that may be null: apispec writes ``anyOf`` of the schema and
-        "any object or null", which generated clients read as a class of its own. Here: the schema first, then null alone (an object type that admits null
-        and nothing else)."""
+        "any object or null", which generated clients read as a class of its own. Here:
+        the schema first, then null alone (an object type that admits null and nothing
+        else)."""
         any_of = ret.get("anyOf") or []
         if len(any_of) == 2 and NULL_OBJECT in any_of:
             schema = next(item for item in any_of if item != NULL_OBJECT)
@@ -163,6 +164,7 @@ class DocumentationPlugin(BasePlugin):
         converter.add_attribute_function(self.nullable_reference)
 
     def schema_helper(self, name, definition, **kwargs):
+        """A schema class's own docstring is its component's description."""
         schema = kwargs.get("schema")
         if schema is None or "description" in definition:
             return None
