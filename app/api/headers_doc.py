@@ -8,6 +8,7 @@ from http import HTTPStatus
 
 from apispec import BasePlugin
 
+from app.api.core.schemas import codes_for
 from app.api.idempotency import HEADER as IDEMPOTENCY_KEY
 from app.api.idempotency import REPLAYED
 from app.api.limits import LIMIT, LIMITED_PREFIX, REMAINING, RESET
@@ -80,6 +81,32 @@ class ResponseHeadersPlugin(BasePlugin):
 
 def document_shared(spec):
     """The shared error responses: the request id, the rate-limit headers (they serve
-    the tenant routes and others alike, and say so), and what each one adds."""
+    the tenant routes and others alike, and say so), what each one adds, and the error
+    codes each may carry."""
     for name, response in spec.components.responses.items():
         _add(response, (REQUEST_ID, *RATE_LIMIT, *SHARED.get(name, ())))
+        status = HTTPStatus.__members__.get(name)
+        codes = codes_for(status.value if status else None)
+        if codes:
+            listed = ", ".join(f"`{code}`" for code in codes)
+            response["description"] = f"{response['description']}. Codes: {listed}."
+    prune_unused_schemas(spec)
+
+
+def prune_unused_schemas(spec):
+    """flask-smorest registers a schema for its own pagination header, which these
+    documents do not use: a component nothing refers to would be a class of its own in
+    every generated client."""
+    used = set()
+    pending = [spec.to_dict()]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+                used.add(ref.rpartition("/")[2])
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    for name in [name for name in spec.components.schemas if name not in used]:
+        del spec.components.schemas[name]

@@ -46,7 +46,8 @@ def one_way_to_page(data):
 
 class PageQuerySchema(Schema):
     """``limit`` and ``offset`` as the seed has them (offset bounded, see above)."""
-    limit = ma.fields.Integer(load_default=20, validate=validate.Range(1, 100))
+    limit = ma.fields.Integer(load_default=20, validate=validate.Range(1, 100),
+                              metadata={"description": "Items on a page."})
     offset = offset_field()
 
     @ma.validates_schema

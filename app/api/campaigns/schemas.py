@@ -30,24 +30,36 @@ WINDOW_ERROR = "The schedule must end after it starts (same day, local time)."
 # ---- requests ----------------------------------------------------------------------
 
 class CampaignListQuerySchema(WorkspacePageQuerySchema):
-    status = ma.fields.String(validate=validate.OneOf(tuple(CampaignStatus)))
+    status = ma.fields.String(validate=validate.OneOf(tuple(CampaignStatus)),
+                              metadata={"description": "Only campaigns in this status."})
     offset = offset_field()
     starting_after = cursor_field("campaign")
 
 
 class CampaignCreateSchema(Schema):
-    workspace_slug = ma.fields.String(required=True, validate=validate.Length(1, 100))
-    name = TrimmedString(required=True, validate=validate.Length(1, 200))
+    """A new campaign: a draft with no steps and no leads, and default settings."""
+    workspace_slug = ma.fields.String(required=True, validate=validate.Length(1, 100),
+                                      metadata={"description": "The workspace it belongs to.",
+                                                "example": "acme-corp"})
+    name = TrimmedString(required=True, validate=validate.Length(1, 200),
+                         metadata={"description": "Shown to you, never to leads.",
+                                   "example": "Q4 outreach"})
     goal = ma.fields.String(load_default="lead_gen", validate=validate.OneOf(GOALS))
 
 
 class ScheduleSchema(Schema):
+    """When mail may leave, in the campaign's time zone; each key optional on a PATCH."""
     days = ma.fields.List(ma.fields.String(validate=validate.OneOf(WEEKDAYS)),
-                          validate=validate.Length(1, 7))
+                          validate=validate.Length(1, 7),
+                          metadata={"description": "The days mail may leave, each once.",
+                                    "example": ["mon", "tue", "wed", "thu", "fri"]})
     start = ma.fields.String(validate=validate.Regexp(HHMM, error="Use HH:MM (24-hour)."),
-                             metadata={"example": "09:00"})
+                             metadata={"description": "From this local time (HH:MM).",
+                                       "example": "09:00"})
     end = ma.fields.String(validate=validate.Regexp(HHMM, error="Use HH:MM (24-hour)."),
-                           metadata={"example": "17:00"})
+                           metadata={"description": "Until this local time (HH:MM, up to "
+                                                    "24:00), after start.",
+                                     "example": "17:00"})
 
     @ma.validates("days")
     def _unique_days(self, value, **kwargs):
@@ -64,15 +76,23 @@ class ScheduleSchema(Schema):
 
 class SettingsSchema(Schema):
     """Every key optional: a PATCH changes only the keys it sends."""
-    daily_limit = StrictInteger(validate=validate.Range(1, 10000))
-    track_opens = StrictBoolean()
-    track_clicks = StrictBoolean()
-    stop_on_reply = StrictBoolean()
-    timezone = ma.fields.String(validate=[validate.Length(1, 64), valid_timezone])
+    daily_limit = StrictInteger(validate=validate.Range(1, 10000), metadata={
+        "description": "Most messages the campaign sends in a day.", "example": 200})
+    track_opens = StrictBoolean(metadata={"description": "Add an open pixel to each message."})
+    track_clicks = StrictBoolean(metadata={
+        "description": "Send links through a redirect that records the click."})
+    stop_on_reply = StrictBoolean(metadata={
+        "description": "A lead who replies gets no further steps."})
+    timezone = ma.fields.String(validate=[validate.Length(1, 64), valid_timezone], metadata={
+        "description": "An IANA time zone name, for the schedule.",
+        "example": "Europe/Paris"})
     schedule = ma.fields.Nested(ScheduleSchema)
-    from_name = HeaderText(allow_none=True, validate=validate.Length(0, 100))
-    from_email = MailAddress(allow_none=True)
-    reply_to = MailAddress(allow_none=True)
+    from_name = HeaderText(allow_none=True, validate=validate.Length(0, 100), metadata={
+        "description": "The sender's display name.", "example": "Ada from Acme"})
+    from_email = MailAddress(allow_none=True, metadata={
+        "description": "The sender's address; needed to start.", "example": "ada@acme.test"})
+    reply_to = MailAddress(allow_none=True, metadata={
+        "description": "Where replies go, when not to from_email."})
     mailboxes = ma.fields.List(
         ma.fields.String(validate=validate.Length(1, 64)),
         validate=validate.Length(0, MAX_CAMPAIGN_MAILBOXES),
@@ -95,13 +115,19 @@ def _template(value):
 
 
 class StepSchema(Schema):
+    """One email of the sequence, as sent in a request."""
     step = StrictInteger(validate=validate.Range(1, MAX_STEPS),
                          metadata={"description": "Position, 1..n; optional on input."})
     type = ma.fields.String(load_default="email", validate=validate.OneOf(["email"]))
     subject = ma.fields.String(load_default="", validate=[validate.Length(0, 998), no_header_controls, _template],
                                metadata={"description": "Empty on a later step: reply in "
                                                         "the same thread ('Re: ' + step 1)."})
-    body = ma.fields.String(required=True, validate=[validate.Length(1, 100_000), _template])
+    body = ma.fields.String(required=True, validate=[validate.Length(1, 100_000), _template],
+                            metadata={"description": "The text, a template: "
+                                                     "{{ firstName }}, {{ lastName }}, "
+                                                     "{{ email }}, {{ company }} and each "
+                                                     "custom field by its name.",
+                                      "example": "Hi {{ firstName | default('there') }}, ..."})
     delay = StrictInteger(validate=validate.Range(0, MAX_DELAY_MINUTES),
                           metadata={"description": "Wait after the previous step (step 1: "
                                                    "after launch). Default 0 on step 1, "
@@ -151,19 +177,25 @@ class SequenceField(ma.fields.List):
 
 
 class CampaignUpdateSchema(Schema):
-    name = TrimmedString(validate=validate.Length(1, 200))
+    """The changes to make: only the keys sent change."""
+    name = TrimmedString(validate=validate.Length(1, 200),
+                         metadata={"description": "A new name."})
     goal = ma.fields.String(validate=validate.OneOf(GOALS))
     settings = ma.fields.Nested(SettingsSchema)
-    sequence = SequenceField()
+    sequence = SequenceField(metadata={
+        "description": "The whole sequence, replacing the one there (only on a draft or a "
+                       "paused campaign)."})
 
 
 class SendSchema(Schema):
+    """The status change to make."""
     action = ma.fields.String(required=True, validate=validate.OneOf(ACTIONS))
 
 
 # ---- responses ---------------------------------------------------------------------
 
 class StatsSchema(Schema):
+    """What the campaign's mail has done so far, in messages and leads."""
     sent = ma.fields.Integer(required=True)
     opened = ma.fields.Integer(required=True)
     replied = ma.fields.Integer(required=True)
@@ -173,31 +205,37 @@ class StatsSchema(Schema):
 
 
 class CampaignSummarySchema(Schema):
+    """A campaign as lists show it."""
     id = ma.fields.String(required=True, metadata={"example": "cmp_01jd3v0m4h8x3q2w9e7r6t5y4u"})
-    name = ma.fields.String(required=True)
+    name = ma.fields.String(required=True, metadata={"example": "Q4 outreach"})
     status = ma.fields.String(required=True, validate=validate.OneOf(tuple(CampaignStatus)))
     goal = ma.fields.String(required=True, validate=validate.OneOf(GOALS))
     stats = ma.fields.Nested(StatsSchema, required=True)
-    created_at = UTCDateTime(required=True)
-    updated_at = UTCDateTime(required=True)
+    created_at = UTCDateTime(required=True, metadata={"example": "2025-11-01T10:00:00Z"})
+    updated_at = UTCDateTime(required=True, metadata={"example": "2025-11-01T10:05:00Z"})
 
 
 class StepOutSchema(Schema):
-    step = ma.fields.Integer(required=True)
-    type = ma.fields.String(required=True)
-    subject = ma.fields.String(required=True)
-    body = ma.fields.String(required=True)
-    delay = ma.fields.Integer(required=True)
-    delay_unit = ma.fields.String(required=True)
+    """One email of the sequence, as stored."""
+    step = ma.fields.Integer(required=True, metadata={"description": "Position, 1..n."})
+    type = ma.fields.String(required=True, validate=validate.OneOf(["email"]))
+    subject = ma.fields.String(required=True, metadata={
+        "description": "Empty on a later step that replies in the same thread."})
+    body = ma.fields.String(required=True, metadata={"description": "The text template."})
+    delay = ma.fields.Integer(required=True, metadata={
+        "description": "Wait after the previous step (step 1: after launch)."})
+    delay_unit = ma.fields.String(required=True, validate=validate.OneOf(DELAY_UNITS))
 
 
 class ScheduleOutSchema(Schema):
-    days = ma.fields.List(ma.fields.String(), required=True)
-    start = ma.fields.String(required=True)
-    end = ma.fields.String(required=True)
+    """When mail may leave, in the campaign's time zone."""
+    days = ma.fields.List(ma.fields.String(validate=validate.OneOf(WEEKDAYS)), required=True)
+    start = ma.fields.String(required=True, metadata={"example": "09:00"})
+    end = ma.fields.String(required=True, metadata={"example": "17:00"})
 
 
 class SettingsOutSchema(Schema):
+    """How the campaign sends."""
     daily_limit = ma.fields.Integer(required=True)
     track_opens = ma.fields.Boolean(required=True)
     track_clicks = ma.fields.Boolean(required=True)
@@ -212,12 +250,16 @@ class SettingsOutSchema(Schema):
 
 
 class BlockedActionSchema(Schema):
+    """An action that would not move the campaign now, and why."""
     action = ma.fields.String(required=True, validate=validate.OneOf(ACTIONS))
-    code = ma.fields.String(required=True)
-    reason = ma.fields.String(required=True)
+    code = ma.fields.String(required=True, metadata={
+        "description": "The error code /send would answer, or `no_op`.",
+        "example": "start_blocked"})
+    reason = ma.fields.String(required=True, metadata={"description": "A sentence saying why."})
 
 
 class CampaignDetailSchema(CampaignSummarySchema):
+    """A campaign with its sequence, settings, stats and the actions it allows now."""
     workspace_slug = ma.fields.String(required=True, attribute="workspace.slug")
     sequence = ma.fields.List(ma.fields.Nested(StepOutSchema), required=True)
     settings = ma.fields.Nested(SettingsOutSchema, required=True)
@@ -228,9 +270,12 @@ class CampaignDetailSchema(CampaignSummarySchema):
         ma.fields.Nested(BlockedActionSchema), required=True,
         metadata={"description": "Every other action, with why it would not move the "
                                  "campaign (a no-op or a 409)."})
-    version = ma.fields.Integer(required=True)
-    launched_at = UTCDateTime(required=True, allow_none=True)
-    completed_at = UTCDateTime(required=True, allow_none=True)
+    version = ma.fields.Integer(required=True, metadata={
+        "description": "Goes up with every change; the ETag carries it (If-Match)."})
+    launched_at = UTCDateTime(required=True, allow_none=True,
+                              metadata={"description": "When it was first started."})
+    completed_at = UTCDateTime(required=True, allow_none=True,
+                               metadata={"description": "When its last lead finished."})
     next_send_at = UTCDateTime(
         required=True, allow_none=True, dump_only=True,
         metadata={"description": "When the campaign's next mail is due (UTC), as the "

@@ -126,14 +126,87 @@ class UTCDateTime(ma.fields.DateTime):
         return None if value is None else clock.utc_text(value)
 
 
+# Every error code an answer may carry: its HTTP status and what it means. A test keeps it
+# complete (tests/api/test_openapi_contract.py reads every code the app can raise).
+ERROR_CODES = {
+    "bad_request": (400, "The request is malformed."),
+    "invalid_json": (400, "The body is not valid JSON."),
+    "invalid_idempotency_key": (400, "The Idempotency-Key header is empty or too long."),
+    "unauthorized": (401, "No API key, or not a valid one (or, on the inbound route, not "
+                          "the inbound secret)."),
+    "forbidden": (403, "You may not do that."),
+    "not_found": (404, "No such route."),
+    "workspace_not_found": (404, "None of your workspaces has that slug."),
+    "campaign_not_found": (404, "None of your campaigns has that id."),
+    "lead_not_found": (404, "The campaign has no lead with that id."),
+    "webhook_not_found": (404, "None of your webhooks has that id."),
+    "delivery_not_found": (404, "The webhook has no delivery with that id."),
+    "mailbox_not_found": (404, "None of your mailboxes has that id."),
+    "invalid_link": (404, "A link from a mail whose token is unknown, altered or expired."),
+    "method_not_allowed": (405, "The route does not take this method; see the Allow header "
+                                "and `details.allowed_methods`."),
+    "not_acceptable": (406, "Only application/json answers are available."),
+    "conflict": (409, "The request conflicts with the resource's current state."),
+    "campaign_active": (409, "The campaign is sending: pause it first."),
+    "campaign_completed": (409, "The campaign is completed and changes no more."),
+    "invalid_transition": (409, "The action does not apply to the campaign's status; "
+                                "`details.allowed_actions` says which do."),
+    "start_blocked": (409, "The campaign cannot start yet; `details.missing` lists what it "
+                           "lacks (`sequence_empty`, `no_leads`, `from_email_missing`)."),
+    "mailbox_exists": (409, "The workspace already has a mailbox with that address."),
+    "mailbox_in_use": (409, "An active campaign sends through this mailbox alone."),
+    "idempotency_key_in_use": (409, "A request with this Idempotency-Key is still being "
+                                    "answered; retry after Retry-After."),
+    "idempotency_key_reused": (409, "This Idempotency-Key came with another request; use a "
+                                    "new key for a new request."),
+    "precondition_failed": (412, "The resource changed since the ETag sent in If-Match; "
+                                 "read it again."),
+    "payload_too_large": (413, "The body is larger than the server takes; "
+                               "`details.max_bytes` says how large it may be."),
+    "uri_too_long": (414, "The request URL is too long."),
+    "unsupported_media_type": (415, "Send the body as application/json (the inbound route: "
+                                    "message/rfc822)."),
+    "validation_error": (422, "Some fields are invalid; `details.fields` names each with "
+                              "its messages."),
+    "offset_too_deep": (422, "The offset is past the deepest page an offset reaches; page "
+                             "with starting_after."),
+    "rate_limited": (429, "Too many requests for this API key; retry after Retry-After."),
+    "internal_error": (500, "Something went wrong on the server; it has been logged."),
+    "service_unavailable": (503, "The service cannot answer now; retry after Retry-After."),
+    "database_unavailable": (503, "The database is unreachable or overloaded; retry after "
+                                  "Retry-After."),
+    "encryption_keys_missing": (503, "The server has no ENCRYPTION_KEYS, so it cannot store "
+                                     "or read mailbox passwords; its operator must set "
+                                     "them."),
+    "encryption_key_unknown": (503, "A stored password was encrypted with a key that is no "
+                                    "longer in ENCRYPTION_KEYS; its operator must add it "
+                                    "back."),
+    "http_error": (None, "Any other HTTP error; the message says what it was."),
+}
+
+
+def codes_for(status):
+    """The codes an answer with this status may carry."""
+    return [code for code, (code_status, _) in ERROR_CODES.items() if code_status == status]
+
+
+def _code_list():
+    return "\n".join(f"- `{code}` ({status or 'other'}): {meaning}"
+                     for code, (status, meaning) in ERROR_CODES.items())
+
+
 class ErrorBodySchema(Schema):
+    """What went wrong: a code for programs, a sentence for people, and specifics."""
     code = ma.fields.String(required=True, metadata={
-        "example": "not_found", "pattern": "^[a-z][a-z0-9]*(_[a-z0-9]+)*$",
-        "description": "Machine-readable, in snake_case."})
+        "example": "campaign_not_found", "pattern": "^[a-z][a-z0-9]*(_[a-z0-9]+)*$",
+        "description": "Machine-readable, in snake_case; new codes may be added. One of:"
+                       "\n\n" + _code_list()})
     message = ma.fields.String(required=True, metadata={
-        "minLength": 1, "description": "A sentence a person can act on."})
+        "minLength": 1, "description": "A sentence a person can act on.",
+        "example": "No campaign 'cmp_01jd3v0m4h8x3q2w9e7r6t5y4u'."})
     details = ma.fields.Dict(required=True, metadata={
-        "description": "Specifics, such as `fields` (the invalid fields and why)."})
+        "description": "Specifics, such as `fields` (the invalid fields and why).",
+        "example": {}})
 
 
 class ErrorSchema(Schema):
@@ -143,15 +216,19 @@ class ErrorSchema(Schema):
 
 
 class PaginationSchema(Schema):
-    total = ma.fields.Integer(required=True)
-    limit = ma.fields.Integer(required=True)
-    offset = ma.fields.Integer(required=True)
-    has_more = ma.fields.Boolean(required=True)
+    """Where a page stands in the whole list."""
+    total = ma.fields.Integer(required=True, metadata={"description": "Items in the list."})
+    limit = ma.fields.Integer(required=True, metadata={"description": "The page size asked."})
+    offset = ma.fields.Integer(required=True, metadata={
+        "description": "Items before this page."})
+    has_more = ma.fields.Boolean(required=True, metadata={
+        "description": "True when another page follows."})
 
 
 class DeletedSchema(Schema):
-    id = ma.fields.String(required=True)
-    deleted = ma.fields.Boolean(required=True)
+    """What was deleted."""
+    id = ma.fields.String(required=True, metadata={"description": "Its id."})
+    deleted = ma.fields.Boolean(required=True, metadata={"enum": [True]})
 
 
 def envelope(schema, name, *, paginated=False):
@@ -163,7 +240,11 @@ def envelope(schema, name, *, paginated=False):
     }
     if paginated:
         fields["pagination"] = ma.fields.Nested(PaginationSchema, required=True)
-    return Schema.from_dict(fields, name=name)
+    made = Schema.from_dict(fields, name=name)
+    noun = schema.__name__.removesuffix("Schema")
+    made.__doc__ = (f"A successful answer: a page of {noun} items in `data`." if paginated
+                    else f"A successful answer: the {noun} in `data`.")
+    return made
 
 
 def page_body(items, total, args, *, has_more=None):

@@ -11,6 +11,7 @@ blp = Blueprint("health", __name__, authenticated=False, description="Health che
 
 
 class HealthSchema(Schema):
+    """The service's state."""
     status = ma.fields.String(required=True, metadata={"example": "ok"})
 
 
@@ -19,20 +20,26 @@ HealthEnvelope = envelope(HealthSchema, "HealthEnvelope")
 
 @blp.route("/healthz")
 class Healthz(MethodView):
-    @blp.doc(security=[])
+    @blp.doc(security=[], operationId="checkLiveness")
     @blp.response(200, HealthEnvelope)
     def get(self):
-        """The process is alive (touches nothing else)"""
+        """The process is alive (touches nothing else)
+
+        For a liveness probe: 200 while the process answers, whatever the database does.
+        """
         return {"success": True, "data": {"status": "ok"}}
 
 
 @blp.route("/readyz")
 class Readyz(MethodView):
-    @blp.doc(security=[])
+    @blp.doc(security=[], operationId="checkReadiness")
     @blp.response(200, HealthEnvelope)
     @blp.errors(503)
     def get(self):
-        """The database answers; 503 when it does not"""
+        """The database answers; 503 when it does not
+
+        For a readiness probe: send traffic here only while this is 200.
+        """
         if not service.database_ready():
             raise ServiceUnavailable("The database is not reachable.", code="database_unavailable",
                                      headers={"Retry-After": "5"})

@@ -14,9 +14,11 @@ INBOUND_SECURITY = "inboundSecret"
 
 
 class InboundResultSchema(Schema):
+    """What the message was taken for, and the lead it concerned."""
     outcome = ma.fields.String(required=True, validate=ma.validate.OneOf(
         ["reply", "auto_reply", "bounce", "ignored"]))
-    lead_id = ma.fields.String(required=True, allow_none=True)
+    lead_id = ma.fields.String(required=True, allow_none=True, metadata={
+        "description": "The lead it concerned; null when it matched none."})
 
 
 InboundEnvelope = envelope(InboundResultSchema, "InboundEnvelope")
@@ -40,14 +42,18 @@ blp = Blueprint("inbound", __name__, authenticate=_check_secret,
 
 @blp.route("/email")
 class InboundEmail(MethodView):
-    @blp.doc(security=[{INBOUND_SECURITY: []}], requestBody={
-        "required": True,
+    @blp.doc(security=[{INBOUND_SECURITY: []}], operationId="receiveInboundEmail", requestBody={
+        "required": True, "description": "The whole message, headers and body, as received.",
         "content": {"message/rfc822": {"schema": {"type": "string", "format": "binary"}}}})
     @blp.response(200, InboundEnvelope)
     @blp.errors(401, 413, 415)
     @blp.idempotent
     def post(self):
-        """Take one inbound message (a reply, an automatic reply or a bounce)"""
+        """Take one inbound message (a reply, an automatic reply or a bounce)
+
+        Point your mail provider's inbound route here. The message is matched to the
+        lead it answers, by its headers or a bounce report's.
+        """
         if request.mimetype != "message/rfc822":
             raise UnsupportedMediaType("Send the raw message with Content-Type: message/rfc822.")
         return {"success": True, "data": service.receive(request.get_data())}

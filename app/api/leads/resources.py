@@ -33,21 +33,36 @@ def _validate_each(items):
 
 @blp.route("/<string:campaign_id>/leads")
 class CampaignLeads(MethodView):
-    @blp.arguments(LeadsAddSchema)
+    @blp.doc(operationId="addLeads")
+    @blp.arguments(LeadsAddSchema, example={"leads": [
+        {"email": "grace@globex.test", "first_name": "Grace", "company": "Globex",
+         "custom_fields": {"role": "CTO"}},
+        {"email": "alan@initech.test", "first_name": "Alan"}]})
     @blp.response(200, LeadsAddedEnvelope)
     @blp.errors(401, 404, 409)
     @blp.idempotent
     def post(self, data, campaign_id):
-        """Add up to 1000 leads; each is validated alone"""
+        """Add up to 1000 leads; each is validated alone
+
+        The valid leads are added; an invalid one is reported in `invalid` with its
+        index and reasons, an address the campaign has is counted in `duplicates`, one
+        that unsubscribed or bounced in this workspace in `suppressed`. Not on a
+        completed campaign (409).
+        """
         valid, invalid = _validate_each(data["leads"])
         result = service.add_leads(g.tenant, campaign_id, leads=valid)
         return {"success": True, "data": {**result, "invalid": invalid}}
 
+    @blp.doc(operationId="listLeads")
     @blp.arguments(LeadListQuerySchema, location="query")
     @blp.response(200, LeadListEnvelope)
     @blp.errors(401, 404)
     def get(self, args, campaign_id):
-        """List a campaign's leads with their sending state"""
+        """List a campaign's leads with their sending state
+
+        A page of the campaign's leads, optionally of one status, oldest first. Page with
+        limit and offset, or past 10,000 with starting_after.
+        """
         items, total, has_more = service.list_leads(g.tenant, campaign_id, **args)
         return page_body(items, total, args, has_more=has_more)
 
@@ -61,9 +76,14 @@ class CampaignLeadById(MethodView):
         """Get a lead with its messages: step, subject, status, sent_at and error"""
         return {"success": True, "data": service.get_lead(g.tenant, campaign_id, lead_id)}
 
+    @blp.doc(operationId="deleteLead")
     @blp.response(200, LeadDeletedEnvelope)
     @blp.errors(401, 404)
     def delete(self, campaign_id, lead_id):
-        """Remove a lead; nothing more is sent to it"""
+        """Remove a lead; nothing more is sent to it
+
+        The lead and its messages are removed from the campaign; mail already sent
+        stays sent.
+        """
         service.delete_lead(g.tenant, campaign_id, lead_id)
         return {"success": True, "data": {"id": lead_id, "deleted": True}}

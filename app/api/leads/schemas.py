@@ -36,11 +36,19 @@ class CustomFields(ma.fields.Dict):
 
 
 class LeadInSchema(Schema):
-    email = MailAddress(required=True)
-    first_name = HeaderText(allow_none=True, validate=validate.Length(0, 200))
-    last_name = HeaderText(allow_none=True, validate=validate.Length(0, 200))
-    company = HeaderText(allow_none=True, validate=validate.Length(0, 200))
-    custom_fields = CustomFields(load_default=dict)
+    """A lead to add: an address, and what the templates may say about them."""
+    email = MailAddress(required=True, metadata={"example": "grace@globex.test"})
+    first_name = HeaderText(allow_none=True, validate=validate.Length(0, 200),
+                            metadata={"example": "Grace"})
+    last_name = HeaderText(allow_none=True, validate=validate.Length(0, 200),
+                           metadata={"example": "Hopper"})
+    company = HeaderText(allow_none=True, validate=validate.Length(0, 200),
+                         metadata={"example": "Globex"})
+    custom_fields = CustomFields(load_default=dict, metadata={
+        "description": "Up to 50 values for the templates ({{ role }} for `role`): text "
+                       "(up to 1000 characters), a number, true/false or null, under names "
+                       "of letters, digits and _ (not starting with a digit, up to 64).",
+        "example": {"role": "CTO"}})
 
     @ma.post_load
     def _normalise(self, data, **kwargs):
@@ -50,37 +58,49 @@ class LeadInSchema(Schema):
 
 
 class LeadsAddSchema(Schema):
+    """Leads to add to a campaign."""
     # Items are checked one by one (each bad one is reported with its index while the
     # good ones are added), so the envelope documents them as loosely as it accepts them.
     CHECKED_ALONE = ("leads",)
-    leads = ma.fields.List(ma.fields.Dict(), required=True,
-                           validate=validate.Length(1, MAX_LEADS),
-                           metadata={"description": "Lead objects: email (required), "
-                                                    "first_name, last_name, company, "
-                                                    "custom_fields."})
+    leads = ma.fields.List(ma.fields.Dict(metadata={"documented_as": LeadInSchema}),
+                           required=True, validate=validate.Length(1, MAX_LEADS),
+                           metadata={"description": "Up to 1000 leads. Each is checked "
+                                                    "alone: the valid ones are added and "
+                                                    "each invalid one is reported in "
+                                                    "`invalid`."})
 
 
 class LeadListQuerySchema(PageQuerySchema):
-    status = ma.fields.String(validate=validate.OneOf(tuple(LeadStatus)))
+    status = ma.fields.String(validate=validate.OneOf(tuple(LeadStatus)),
+                              metadata={"description": "Only leads in this status."})
     starting_after = cursor_field("lead")
 
 
 class InvalidLeadSchema(Schema):
-    index = ma.fields.Integer(required=True)
-    email = ma.fields.Raw(required=True, allow_none=True)
-    errors = ma.fields.Dict(required=True)
+    """A lead that was not added, and why."""
+    index = ma.fields.Integer(required=True, metadata={
+        "description": "Its position in the request's `leads`, from 0."})
+    email = ma.fields.Raw(required=True, metadata={
+        "description": "Its `email` as sent, whatever it was (null when missing)."})
+    errors = ma.fields.Dict(required=True, metadata={
+        "description": "The invalid fields, each with its messages.",
+        "example": {"email": ["The email address is not valid."]}})
 
 
 class LeadsAddedSchema(Schema):
-    added = ma.fields.Integer(required=True)
-    duplicates = ma.fields.Integer(required=True)
+    """What became of the leads sent."""
+    added = ma.fields.Integer(required=True, metadata={"description": "Leads added."})
+    duplicates = ma.fields.Integer(required=True, metadata={
+        "description": "Skipped: the campaign already has a lead with that address."})
     suppressed = ma.fields.Integer(required=True, metadata={
         "description": "Skipped: the address unsubscribed or bounced in this workspace."})
     invalid = ma.fields.List(ma.fields.Nested(InvalidLeadSchema), required=True)
-    ids = ma.fields.List(ma.fields.String(), required=True)
+    ids = ma.fields.List(ma.fields.String(), required=True, metadata={
+        "description": "The ids of the leads added."})
 
 
 class LeadSchema(Schema):
+    """A lead of a campaign, with where it is in the sequence."""
     id = ma.fields.String(required=True, metadata={"example": "lead_01jd3v0m4h8x3q2w9e7r6t5y4u"})
     email = ma.fields.String(required=True)
     first_name = ma.fields.String(required=True, allow_none=True)
@@ -100,7 +120,8 @@ class LeadSchema(Schema):
     opened_at = UTCDateTime(required=True, allow_none=True)
     clicked_at = UTCDateTime(required=True, allow_none=True)
     replied_at = UTCDateTime(required=True, allow_none=True)
-    last_error = ma.fields.String(required=True, allow_none=True)
+    last_error = ma.fields.String(required=True, allow_none=True, metadata={
+        "description": "Why the last message failed, when it did."})
     created_at = UTCDateTime(required=True)
 
 

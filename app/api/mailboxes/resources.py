@@ -26,17 +26,29 @@ class Mailboxes(MethodView):
     @blp.response(200, MailboxListEnvelope)
     @blp.errors(401, 404)
     def get(self, args):
-        """List a workspace's mailboxes, newest first"""
+        """List a workspace's mailboxes, newest first
+
+        A page of the workspace's mailboxes, with today's count and cap (never their
+        passwords).
+        """
         items, total = service.list_mailboxes(g.tenant, **args)
         return page_body(items, total, args)
 
     @blp.doc(operationId="createMailbox")
-    @blp.arguments(MailboxCreateSchema)
+    @blp.arguments(MailboxCreateSchema, example={
+        "workspace_slug": "acme-corp", "email": "ada@acme.test", "from_name": "Ada",
+        "smtp": {"host": "smtp.acme.test", "port": 587, "security": "starttls",
+                 "username": "ada@acme.test", "password": "app-password"},
+        "daily_limit": 50})
     @blp.response(201, MailboxEnvelope)
     @blp.errors(401, 404, 409)
     @blp.idempotent
     def post(self, data):
-        """Add a mailbox (its passwords are stored encrypted and never returned)"""
+        """Add a mailbox (its passwords are stored encrypted and never returned)
+
+        Campaigns of the workspace send through its mailboxes, each within its daily
+        cap and warm-up. An address the workspace has already is a 409.
+        """
         return {"success": True, "data": service.create_mailbox(g.tenant, **data)}
 
 
@@ -46,15 +58,22 @@ class MailboxById(MethodView):
     @blp.response(200, MailboxEnvelope)
     @blp.errors(401, 404)
     def get(self, mailbox_id):
-        """Get a mailbox with today's count and cap"""
+        """Get a mailbox with today's count and cap
+
+        `limit_today` is the cap after warm-up, in the mailbox's time zone.
+        """
         return {"success": True, "data": service.get_mailbox(g.tenant, mailbox_id)}
 
     @blp.doc(operationId="updateMailbox")
-    @blp.arguments(MailboxUpdateSchema)
+    @blp.arguments(MailboxUpdateSchema, example={"daily_limit": 80, "status": "paused"})
     @blp.response(200, MailboxEnvelope)
     @blp.errors(401, 404, 409)
     def patch(self, changes, mailbox_id):
-        """Update a mailbox, merged key by key; pause or resume it"""
+        """Update a mailbox, merged key by key; pause or resume it
+
+        Only the keys sent change, the servers' keys one by one; `imap: null` removes
+        IMAP. Resuming a mailbox in error clears its error.
+        """
         return {"success": True,
                 "data": service.update_mailbox(g.tenant, mailbox_id, changes=changes)}
 
@@ -62,7 +81,11 @@ class MailboxById(MethodView):
     @blp.response(200, MailboxDeletedEnvelope)
     @blp.errors(401, 404, 409)
     def delete(self, mailbox_id):
-        """Delete a mailbox no active campaign sends through alone"""
+        """Delete a mailbox no active campaign sends through alone
+
+        A mailbox an active campaign needs (no other mailbox could send for it) is a 409
+        `mailbox_in_use`.
+        """
         mailbox = service.delete_mailbox(g.tenant, mailbox_id)
         return {"success": True, "data": {"id": mailbox.id, "deleted": True}}
 
@@ -74,7 +97,11 @@ class MailboxTest(MethodView):
     @blp.errors(401, 404)
     @blp.idempotent
     def post(self, mailbox_id):
-        """Log in to the mailbox's SMTP (and IMAP) server and say whether it worked"""
+        """Log in to the mailbox's SMTP (and IMAP) server and say whether it worked
+
+        Nothing is sent; each server's outcome is in the answer, with why a login
+        failed.
+        """
         mailbox = service.get_mailbox(g.tenant, mailbox_id)
         result = service.test_connection(
             mailbox, timeout=current_app.config["MAILBOX_TEST_TIMEOUT"],

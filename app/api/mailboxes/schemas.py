@@ -42,7 +42,9 @@ def _server_fields(required):
         "security": ma.fields.String(required=required, validate=validate.OneOf(SECURITY_MODES),
                                      metadata={"description": "none, starttls or ssl "
                                                               "(TLS from the first byte)."}),
-        "username": ServerText(required=required, validate=validate.Length(1, 254)),
+        "username": ServerText(required=required, validate=validate.Length(1, 254),
+                               metadata={"description": "The login name.",
+                                         "example": "ada@acme.test"}),
         "password": ServerText(required=required, load_only=True,
                                validate=validate.Length(1, 1024),
                                metadata={"description": "Stored encrypted; never returned.",
@@ -51,16 +53,21 @@ def _server_fields(required):
 
 
 SmtpInSchema = Schema.from_dict(_server_fields(True), name="MailboxSmtpIn")
+SmtpInSchema.__doc__ = "The SMTP server the mailbox sends through."
 SmtpPatchSchema = Schema.from_dict(_server_fields(False), name="MailboxSmtpPatch")
+SmtpPatchSchema.__doc__ = "Changes to the SMTP server: only the keys sent change."
 _FOLDER = {"folder": ServerText(validate=validate.Length(1, 200),
                                 metadata={"description": "Where replies arrive; default INBOX."})}
 ImapInSchema = Schema.from_dict({**_server_fields(True), **_FOLDER}, name="MailboxImapIn")
+ImapInSchema.__doc__ = "The IMAP server where replies and bounces are read."
 ImapPatchSchema = Schema.from_dict({**_server_fields(False), **_FOLDER},
                                    name="MailboxImapPatch")
+ImapPatchSchema.__doc__ = "Changes to the IMAP server: only the keys sent change."
 
 
 class WarmupSchema(Schema):
-    enabled = StrictBoolean()
+    """A daily cap that grows: start, plus increment for each day since warm-up began."""
+    enabled = StrictBoolean(metadata={"description": "Whether the cap grows day by day."})
     start = StrictInteger(validate=validate.Range(1, 10000),
                           metadata={"description": "Mails allowed on the first day."})
     increment = StrictInteger(validate=validate.Range(0, 10000),
@@ -72,23 +79,34 @@ class MailboxListQuerySchema(WorkspacePageQuerySchema):
 
 
 class _MailboxFields(Schema):
-    from_name = HeaderText(allow_none=True, validate=validate.Length(0, 100))
-    daily_limit = StrictInteger(validate=validate.Range(1, 10000))
-    timezone = ma.fields.String(validate=[validate.Length(1, 64), valid_timezone])
+    from_name = HeaderText(allow_none=True, validate=validate.Length(0, 100), metadata={
+        "description": "The sender's display name.", "example": "Ada from Acme"})
+    daily_limit = StrictInteger(validate=validate.Range(1, 10000), metadata={
+        "description": "Most mails a day, after warm-up.", "example": 50})
+    timezone = ma.fields.String(validate=[validate.Length(1, 64), valid_timezone], metadata={
+        "description": "An IANA time zone name: where the mailbox's day begins.",
+        "example": "Europe/Paris"})
     warmup = ma.fields.Nested(WarmupSchema)
-    min_gap_seconds = StrictInteger(validate=validate.Range(0, 86400))
-    random_gap_seconds = StrictInteger(validate=validate.Range(0, 86400))
+    min_gap_seconds = StrictInteger(validate=validate.Range(0, 86400), metadata={
+        "description": "At least this long between two mails."})
+    random_gap_seconds = StrictInteger(validate=validate.Range(0, 86400), metadata={
+        "description": "Up to this much more, drawn at random each time."})
 
 
 class MailboxCreateSchema(_MailboxFields):
-    workspace_slug = ma.fields.String(required=True, validate=validate.Length(1, 100))
-    email = MailAddress(required=True)
+    """A new mailbox to send from."""
+    workspace_slug = ma.fields.String(required=True, validate=validate.Length(1, 100),
+                                      metadata={"description": "The workspace it belongs to.",
+                                                "example": "acme-corp"})
+    email = MailAddress(required=True, metadata={"description": "The address it sends as.",
+                                                 "example": "ada@acme.test"})
     smtp = ma.fields.Nested(SmtpInSchema, required=True)
     imap = ma.fields.Nested(ImapInSchema, allow_none=True)
 
 
 class MailboxUpdateSchema(_MailboxFields):
-    email = MailAddress()
+    """The changes to make: only the keys sent change."""
+    email = MailAddress(metadata={"description": "The address it sends as."})
     smtp = ma.fields.Nested(SmtpPatchSchema)
     imap = ma.fields.Nested(ImapPatchSchema, allow_none=True,
                             metadata={"description": "Merged key by key; null removes IMAP."})
@@ -101,25 +119,33 @@ class MailboxUpdateSchema(_MailboxFields):
 # ---- responses ---------------------------------------------------------------------
 
 class ServerOutSchema(Schema):
-    host = ma.fields.String(required=True)
-    port = ma.fields.Integer(required=True)
+    """A mail server the mailbox uses (never its password)."""
+    host = ma.fields.String(required=True, metadata={"example": "smtp.acme.test"})
+    port = ma.fields.Integer(required=True, metadata={"example": 587})
     security = ma.fields.String(required=True, validate=validate.OneOf(SECURITY_MODES))
     username = ma.fields.String(required=True)
-    has_password = ma.fields.Boolean(required=True)
+    has_password = ma.fields.Boolean(required=True, metadata={
+        "description": "Whether a password is stored."})
 
 
 class ImapOutSchema(ServerOutSchema):
-    folder = ma.fields.String(required=True)
+    """The IMAP server where replies and bounces are read."""
+    folder = ma.fields.String(required=True, metadata={"example": "INBOX"})
 
 
 class WarmupOutSchema(Schema):
+    """The mailbox's warm-up: a daily cap that grows."""
     enabled = ma.fields.Boolean(required=True)
-    start = ma.fields.Integer(required=True)
-    increment = ma.fields.Integer(required=True)
-    started_at = UTCDateTime(required=True, allow_none=True)
+    start = ma.fields.Integer(required=True, metadata={
+        "description": "Mails allowed on the first day."})
+    increment = ma.fields.Integer(required=True, metadata={
+        "description": "Added for each day since."})
+    started_at = UTCDateTime(required=True, allow_none=True, metadata={
+        "description": "When warm-up was turned on."})
 
 
 class MailboxSchema(Schema):
+    """A mailbox campaigns send from, with today's count and cap."""
     id = ma.fields.String(required=True, metadata={"example": "mbx_01jd3v0m4h8x3q2w9e7r6t5y4u"})
     workspace = ma.fields.String(required=True, metadata={"description": "Workspace slug"})
     email = ma.fields.String(required=True)
@@ -137,8 +163,10 @@ class MailboxSchema(Schema):
                                   "wait). error: its server refused the login.")})
     last_error = ma.fields.String(required=True, allow_none=True, metadata={
         "description": "Why the mailbox is in error, as a sentence (never the password)."})
-    imap_error = ma.fields.String(required=True, allow_none=True)
-    sent_today = ma.fields.Integer(required=True)
+    imap_error = ma.fields.String(required=True, allow_none=True, metadata={
+        "description": "Why reading replies last failed, when it did."})
+    sent_today = ma.fields.Integer(required=True, metadata={
+        "description": "Mails sent today, in the mailbox's time zone."})
     limit_today = ma.fields.Integer(required=True, metadata={
         "description": "Today's cap after warm-up, in the mailbox's time zone."})
     created_at = UTCDateTime(required=True)
@@ -172,12 +200,14 @@ class MailboxSchema(Schema):
 
 
 class CheckSchema(Schema):
+    """The outcome of logging in to one server."""
     ok = ma.fields.Boolean(required=True)
     error = ma.fields.String(required=True, allow_none=True,
                              metadata={"description": "Why it failed, as a sentence."})
 
 
 class ConnectionTestSchema(Schema):
+    """Whether the mailbox's servers took its logins."""
     smtp = ma.fields.Nested(CheckSchema, required=True)
     imap = ma.fields.Nested(CheckSchema, required=True, allow_none=True,
                             metadata={"description": "null when the mailbox has no IMAP."})

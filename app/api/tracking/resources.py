@@ -27,22 +27,30 @@ def _secret():
 
 @blp.route("/t/o/<string:token>.gif")
 class OpenPixel(MethodView):
-    @blp.doc(security=[], responses={"200": {"description": "A 1x1 transparent GIF.",
+    @blp.doc(security=[], operationId="recordOpen",
+             responses={"200": {"description": "A 1x1 transparent GIF.",
                                              "content": {"image/gif": {"schema": {
                                                  "type": "string", "format": "binary"}}}}})
     @blp.errors(404)
     def get(self, token):
-        """Record an open (the tracking pixel)"""
+        """Record an open (the tracking pixel)
+
+        Mail clients load it when a message with open tracking is shown.
+        """
         service.record_open(_secret(), token)
         return Response(PIXEL, mimetype="image/gif", headers=NO_STORE)
 
 
 @blp.route("/t/c/<string:token>")
 class ClickRedirect(MethodView):
-    @blp.doc(security=[], responses={"302": {"description": "To the link in the message."}})
+    @blp.doc(security=[], operationId="recordClick",
+             responses={"302": {"description": "To the link in the message."}})
     @blp.errors(404)
     def get(self, token):
-        """Record a click and redirect to the link that was in the message"""
+        """Record a click and redirect to the link that was in the message
+
+        Links of a campaign with click tracking point here.
+        """
         url = service.record_click(_secret(), token)
         return redirect(url, code=302, Response=Response)
 
@@ -86,21 +94,28 @@ def _page(title, content):
 
 @blp.route("/u/<string:token>")
 class Unsubscribe(MethodView):
-    @blp.doc(security=[], responses={"200": {
+    @blp.doc(security=[], operationId="showUnsubscribePage", responses={"200": {
         "description": "A page asking to confirm, with one button that POSTs to this URL. "
                        "Changes nothing: mail scanners fetch links.", **_HTML}})
     @blp.errors(404)
     def get(self, token):
-        """Ask to confirm an unsubscribe (the link in the mail)"""
+        """Ask to confirm an unsubscribe (the link in the mail)
+
+        The page shows the sender and the masked address, and a button that POSTs here.
+        """
         link = service.unsubscribe_link(_secret(), token)
         return _page("Unsubscribe", _ASK.format(sender=html.escape(link.sender),
                                                 address=html.escape(link.masked_address)))
 
-    @blp.doc(security=[], responses={"200": {"description": "Unsubscribed: a page saying so.",
+    @blp.doc(security=[], operationId="unsubscribe",
+             responses={"200": {"description": "Unsubscribed: a page saying so.",
                                              **_HTML}})
     @blp.errors(404)
     def post(self, token):
-        """Unsubscribe: the page's button, or one click (RFC 8058 List-Unsubscribe-Post)"""
+        """Unsubscribe: the page's button, or one click (RFC 8058 List-Unsubscribe-Post)
+
+        The address gets no more mail from the sender's workspace.
+        """
         address = service.unsubscribe(_secret(), token)
         return _page("Unsubscribed",
                      _DONE.format(address=html.escape(service.mask(address))))

@@ -34,17 +34,27 @@ class Webhooks(MethodView):
     @blp.response(200, WebhookListEnvelope)
     @blp.errors(401, 404)
     def get(self, args):
-        """List a workspace's webhooks, newest first"""
+        """List a workspace's webhooks, newest first
+
+        A page of the workspace's webhooks (never their secrets).
+        """
         items, total = service.list_webhooks(g.tenant, **args)
         return page_body(items, total, args)
 
     @blp.doc(operationId="createWebhook")
-    @blp.arguments(WebhookCreateSchema)
+    @blp.arguments(WebhookCreateSchema, example={
+        "workspace_slug": "acme-corp", "url": "https://crm.example.com/hooks/campaigns",
+        "events": ["lead.replied", "campaign.completed"], "description": "CRM sync"})
     @blp.response(201, WebhookCreatedEnvelope)
     @blp.errors(401, 404)
     @blp.idempotent
     def post(self, data):
-        """Create a webhook; the answer shows its signing secret, this once"""
+        """Create a webhook; the answer shows its signing secret, this once
+
+        Events are POSTed to the URL signed as Standard Webhooks have it (the
+        webhook-id, webhook-timestamp and webhook-signature headers), with the secret
+        in this answer: keep it, it is not shown again.
+        """
         webhook, secret = service.create_webhook(g.tenant, **data, allow_http=_allow_http())
         webhook.secret = secret
         return {"success": True, "data": webhook}
@@ -56,15 +66,23 @@ class WebhookById(MethodView):
     @blp.response(200, WebhookEnvelope)
     @blp.errors(401, 404)
     def get(self, webhook_id):
-        """Get a webhook, with why it was disabled if it was"""
+        """Get a webhook, with why it was disabled if it was
+
+        A webhook whose deliveries keep failing is disabled; `disabled_reason` and
+        `failing_since` say why and since when.
+        """
         return {"success": True, "data": service.get_webhook(g.tenant, webhook_id)}
 
     @blp.doc(operationId="updateWebhook")
-    @blp.arguments(WebhookUpdateSchema)
+    @blp.arguments(WebhookUpdateSchema, example={"events": ["*"], "status": "enabled"})
     @blp.response(200, WebhookEnvelope)
     @blp.errors(401, 404)
     def patch(self, changes, webhook_id):
-        """Change a webhook's URL, events, description or status"""
+        """Change a webhook's URL, events, description or status
+
+        Only the keys sent change. Setting `status` to `enabled` again clears the
+        failure.
+        """
         webhook = service.update_webhook(g.tenant, webhook_id, changes=changes,
                                          allow_http=_allow_http())
         return {"success": True, "data": webhook}
@@ -73,7 +91,10 @@ class WebhookById(MethodView):
     @blp.response(200, WebhookDeletedEnvelope)
     @blp.errors(401, 404)
     def delete(self, webhook_id):
-        """Delete a webhook and its deliveries"""
+        """Delete a webhook and its deliveries
+
+        Nothing more is sent to it, including deliveries still pending.
+        """
         webhook = service.delete_webhook(g.tenant, webhook_id)
         return {"success": True, "data": {"id": webhook.id, "deleted": True}}
 
@@ -85,7 +106,11 @@ class WebhookTest(MethodView):
     @blp.errors(401, 404)
     @blp.idempotent
     def post(self, webhook_id):
-        """Send a webhook.test event to this webhook alone"""
+        """Send a webhook.test event to this webhook alone
+
+        The delivery is due now and is sent by the worker like any other; follow it
+        in the deliveries list.
+        """
         return {"success": True, "data": service.send_test(g.tenant, webhook_id)}
 
 
@@ -96,7 +121,10 @@ class WebhookDeliveries(MethodView):
     @blp.response(200, DeliveryListEnvelope)
     @blp.errors(401, 404)
     def get(self, args, webhook_id):
-        """List a webhook's deliveries, newest first, by cursor"""
+        """List a webhook's deliveries, newest first, by cursor
+
+        Pass `pagination.next_cursor` as starting_after for the next page.
+        """
         items, has_more = service.list_deliveries(g.tenant, webhook_id, **args)
         return cursor_body(items, args["limit"], has_more)
 
@@ -108,6 +136,9 @@ class WebhookDeliveryRetry(MethodView):
     @blp.errors(401, 404)
     @blp.idempotent
     def post(self, webhook_id, delivery_id):
-        """Make a delivery due now again"""
+        """Make a delivery due now again
+
+        The worker sends it again; a failed delivery gets a fresh set of attempts.
+        """
         delivery = service.retry_delivery(g.tenant, webhook_id, delivery_id)
         return {"success": True, "data": delivery}
