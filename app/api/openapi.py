@@ -12,8 +12,9 @@ from apispec import BasePlugin
 
 from app.api.campaigns.schemas import DELAY_UNITS
 from app.api.mailboxes.schemas import CLIENT_STATUSES
+from app.api.suppressions.schemas import RESULTS, SOURCES
 from app.api.webhooks.schemas import EVENT_CHOICES
-from app.lifecycle import ACTIONS, CampaignStatus, LeadStatus
+from app.lifecycle import ACTIONS, CampaignStatus, LeadStatus, MessageStatus
 from app.models import (
     DELIVERY_STATUSES,
     GOALS,
@@ -23,6 +24,7 @@ from app.models import (
     WEEKDAYS,
 )
 from app.outbox import EVENT_TYPES
+from app.services.suppressions import KINDS
 
 INBOUND_OUTCOMES = ("reply", "auto_reply", "bounce", "ignored")
 
@@ -41,6 +43,11 @@ ENUMS = {
         "Where a lead is in the sequence: `pending` (nothing sent yet), `in_progress`, "
         "`completed` (every step sent), `replied`, `bounced`, `unsubscribed`, `failed` "
         "(a message could not be sent; see `last_error`).")),
+    "MessageStatus": (tuple(MessageStatus), (
+        "Where a lead's mail for one step is: `claimed` (due, about to be sent), `sending`, "
+        "`sent` (the server accepted it), `unconfirmed` (sending stopped before the server "
+        "answered: it may have been accepted, and is never sent again), `bounced`, `failed` "
+        "(see `error`).")),
     "Weekday": (WEEKDAYS, "A day of the week, in the campaign's time zone."),
     "DelayUnit": (DELAY_UNITS, "The unit of a step's `delay`."),
     "StepType": (("email",), "What a step sends; only `email` for now."),
@@ -60,6 +67,15 @@ ENUMS = {
     "ServerSecurity": (SECURITY_MODES, (
         "How to reach a mail server: `none` (plain text), `starttls` (upgrade after "
         "connecting), `ssl` (TLS from the first byte).")),
+    "SuppressionKind": (KINDS, (
+        "`email` suppresses one address; `domain` every address at the domain.")),
+    "SuppressionSource": (SOURCES, (
+        "How a suppression got on the list: added through the API (`api`), by the lead's "
+        "unsubscribe link (`unsubscribed`), or by a hard bounce (`bounced`).")),
+    "SuppressionOutcome": (RESULTS, (
+        "What became of an item of an add request: `created`, `already_present` (on the "
+        "list already, or earlier in the request; left as it was), or `invalid` (see "
+        "`errors`).")),
     "InboundOutcome": (INBOUND_OUTCOMES, (
         "What an inbound message was taken for: a `reply` (the lead's sequence stops when "
         "the campaign says so), an `auto_reply` (recorded; nothing stops), a `bounce` (the "
@@ -105,14 +121,20 @@ class DocumentationPlugin(BasePlugin):
 
     def enum_reference(self, converter, field, ret, **kwargs):
         """An attribute function (see ``install``): a field offering the choices of a
-        named enum refers to it; its other keywords stay beside the reference."""
-        name = _BY_CHOICES.get(tuple(ret.get("enum") or ()))
-        if name is None or None in ret["enum"]:
+        named enum refers to it; its other keywords stay beside the reference. One that
+        may also be null is the enum or null, as ``nullable_reference`` writes a nested
+        schema that may be null."""
+        choices = tuple(choice for choice in ret.get("enum") or () if choice is not None)
+        name = _BY_CHOICES.get(choices)
+        if name is None:
             return {}
         reference = self.spec.components.get_ref("schema", name)
+        nullable = ret.pop("nullable", False) or None in ret["enum"]
         for key in ("type", "enum"):
             ret.pop(key, None)
-        if ret:  # a description, a default, an example: OpenAPI 3.0 ignores $ref siblings
+        if nullable:
+            ret["anyOf"] = [reference, {**NULL_OBJECT, "enum": [None]}]
+        elif ret:  # a description, a default, an example: OpenAPI 3.0 ignores $ref siblings
             ret["allOf"] = [reference]
         else:
             ret.update(reference)

@@ -64,6 +64,8 @@ class WorkspacePageQuerySchema(PageQuerySchema):
 
 
 class CursorPaginationSchema(Schema):
+    """Where a page of a list paged by cursor stands: the next page starts after
+    ``next_cursor``."""
     limit = ma.fields.Integer(required=True, metadata={"description": "The page size asked."})
     has_more = ma.fields.Boolean(required=True, metadata={
         "description": "Whether another page follows."})
@@ -74,12 +76,16 @@ class CursorPaginationSchema(Schema):
 def cursor_envelope(schema, name):
     """A list paged by cursor only: ``data`` and ``pagination`` {limit, has_more,
     next_cursor}."""
-    return Schema.from_dict({
+    made = Schema.from_dict({
         "success": ma.fields.Boolean(required=True, dump_default=True,
                                      metadata={"enum": [True]}),
         "data": ma.fields.List(ma.fields.Nested(schema), required=True),
         "pagination": ma.fields.Nested(CursorPaginationSchema, required=True),
     }, name=name)
+    made.__doc__ = (f"A successful answer: a page of {schema.__name__.removesuffix('Schema')} "
+                    "items in `data`; pass `pagination.next_cursor` as starting_after for "
+                    "the next.")
+    return made
 
 
 def cursor_body(items, limit, has_more, cursor=lambda item: item.id):

@@ -133,6 +133,12 @@ class CampaignEvents(MethodView):
     @blp.response(200, EventListEnvelope)
     @blp.errors(401, 404)
     def get(self, args, campaign_id):
-        """List a campaign's events, newest first, by cursor"""
+        """List a campaign's events, newest first, by cursor
+
+        What happened in the campaign (status changes, messages sent, bounced or failed,
+        opens, clicks, replies, unsubscribes), with the data webhooks receive, whether or
+        not a webhook took them. Filter by `type` or `lead_id`; page with
+        `starting_after` (the `pagination.next_cursor` of the previous page).
+        """
         items, has_more = activity.list_events(g.tenant, campaign_id, **args)
         return cursor_body(items, args["limit"], has_more)

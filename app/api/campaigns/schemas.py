@@ -309,6 +309,9 @@ class EventListQuerySchema(Schema):
 
 
 class EventSchema(Schema):
+    """Something that happened in a campaign, with the data webhooks receive for it: the
+    campaign started, paused, resumed or completed; a message sent, bounced or failed; a
+    lead opened, clicked, replied, unsubscribed, completed or was suppressed."""
     id = ma.fields.String(required=True, metadata={
         "example": "evt_01jd3v0m4h8x3q2w9e7r6t5y4u",
         "description": "The event's id; webhooks that took it got it as webhook-id."})

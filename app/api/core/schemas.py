@@ -142,6 +142,8 @@ ERROR_CODES = {
     "webhook_not_found": (404, "None of your webhooks has that id."),
     "delivery_not_found": (404, "The webhook has no delivery with that id."),
     "mailbox_not_found": (404, "None of your mailboxes has that id."),
+    "suppression_not_found": (404, "The workspace's suppression list has no such address "
+                                   "or domain."),
     "invalid_link": (404, "A link from a mail whose token is unknown, altered or expired."),
     "method_not_allowed": (405, "The route does not take this method; see the Allow header "
                                 "and `details.allowed_methods`."),
@@ -152,9 +154,12 @@ ERROR_CODES = {
     "invalid_transition": (409, "The action does not apply to the campaign's status; "
                                 "`details.allowed_actions` says which do."),
     "start_blocked": (409, "The campaign cannot start yet; `details.missing` lists what it "
-                           "lacks (`sequence_empty`, `no_leads`, `from_email_missing`)."),
+                           "lacks (`sequence_empty`, `no_leads`, `from_email_missing`, "
+                           "`no_active_mailbox`)."),
     "mailbox_exists": (409, "The workspace already has a mailbox with that address."),
     "mailbox_in_use": (409, "An active campaign sends through this mailbox alone."),
+    "sender_missing": (409, "A started (active or paused) campaign must keep a sender: "
+                            "settings.from_email or at least one of settings.mailboxes."),
     "idempotency_key_in_use": (409, "A request with this Idempotency-Key is still being "
                                     "answered; retry after Retry-After."),
     "idempotency_key_reused": (409, "This Idempotency-Key came with another request; use a "

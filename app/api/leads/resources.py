@@ -73,7 +73,11 @@ class CampaignLeadById(MethodView):
     @blp.response(200, LeadDetailEnvelope)
     @blp.errors(401, 404)
     def get(self, campaign_id, lead_id):
-        """Get a lead with its messages: step, subject, status, sent_at and error"""
+        """Get a lead with its messages: step, subject, status, sent_at and error
+
+        The lead as the list shows it, with `finished_at` and one message per step it
+        reached, in step order: what was sent, when, and why it bounced or failed.
+        """
         return {"success": True, "data": service.get_lead(g.tenant, campaign_id, lead_id)}
 
     @blp.doc(operationId="deleteLead")

@@ -126,6 +126,7 @@ class LeadSchema(Schema):
 
 
 class LeadMessageSchema(Schema):
+    """The mail a lead was sent, or is being sent, for one step of the sequence."""
     id = ma.fields.String(required=True, metadata={"example": "msg_01jd3v0m4h8x3q2w9e7r6t5y4u",
                                                    "description": "The message's id."})
     step = ma.fields.Integer(required=True, metadata={"description": "The sequence step."})
@@ -143,6 +144,7 @@ class LeadMessageSchema(Schema):
 
 
 class LeadDetailSchema(LeadSchema):
+    """A lead with when it finished and the mail of each step it reached."""
     finished_at = UTCDateTime(required=True, allow_none=True, metadata={
         "description": "When the lead reached its end status."})
     messages = ma.fields.List(ma.fields.Nested(LeadMessageSchema), required=True,

@@ -44,13 +44,20 @@ class Suppressions(MethodView):
     @blp.response(200, SuppressionListEnvelope)
     @blp.errors(401, 404)
     def get(self, args):
-        """List a workspace's suppressed addresses and domains, newest first, by cursor"""
+        """List a workspace's suppressed addresses and domains, newest first, by cursor
+
+        Every address and domain the workspace never mails, whether added here, by an
+        unsubscribe link or by a hard bounce (see `source`). Filter by `kind`; page with
+        `starting_after` (the `pagination.next_cursor` of the previous page).
+        """
         items, has_more = service.list_suppressions(g.tenant, **args)
         return cursor_body(items, args["limit"], has_more, lambda item: item.email)
 
     @blp.doc(operationId="addSuppressions")
     @blp.arguments(WorkspaceQuerySchema, location="query")
-    @blp.arguments(SuppressionsAddSchema)
+    @blp.arguments(SuppressionsAddSchema, example={"suppressions": [
+        {"value": "jane@acme.com", "reason": "Asked by phone not to be mailed."},
+        {"value": "competitor.com", "kind": "domain"}]})
     @blp.response(200, SuppressionsAddedEnvelope)
     @blp.errors(401, 404)
     @blp.idempotent
@@ -77,7 +84,13 @@ class Suppressions(MethodView):
     @blp.response(200, SuppressionDeletedEnvelope)
     @blp.errors(401, 404)
     def delete(self, args):
-        """Take an address or domain off the list; leads it ended stay ended"""
+        """Take an address or domain off the list; leads it ended stay ended
+
+        The value is matched as it is stored (any case; a domain in Unicode or `xn--`
+        form). Leads added later to the address or domain are mailed again; those it
+        ended keep their status. A value not on the list is a 404,
+        `suppression_not_found`.
+        """
         try:
             value = normal_value(args["value"].strip())
         except ma.ValidationError:

@@ -11,10 +11,14 @@ from app.services.suppressions import (
     EMAIL,
     KINDS,
     MAX_ITEMS,
+    SOURCE_API,
     kind_of,
 )
 
 INVALID = "invalid"
+# Suppression.reason: where a suppression came from.
+SOURCES = (SOURCE_API, "unsubscribed", "bounced")
+RESULTS = (CREATED, ALREADY_PRESENT, INVALID)
 _address = MailAddress()
 
 
@@ -44,6 +48,7 @@ def normal_value(text, kind=None):
 
 
 class SuppressionInSchema(Schema):
+    """An address or domain to suppress: one item of an add request."""
     value = ma.fields.String(required=True, validate=validate.Length(1, 254), metadata={
         "description": "An address (jane@acme.com) or a whole domain (acme.com).",
         "example": "acme.com"})
@@ -63,6 +68,7 @@ class SuppressionInSchema(Schema):
 
 
 class SuppressionsAddSchema(Schema):
+    """Addresses and domains to add to a workspace's suppression list."""
     # Items are checked one by one (each bad one is answered with its index while the
     # good ones are added), so the body documents them as loosely as it accepts them.
     CHECKED_ALONE = ("suppressions",)
@@ -94,6 +100,7 @@ class SuppressionDeleteQuerySchema(WorkspaceQuerySchema):
 
 
 class SuppressionSchema(Schema):
+    """An address, or a whole domain, the workspace never mails."""
     value = ma.fields.String(required=True, attribute="email", metadata={
         "description": "The address, or the domain (lower-case, international domains "
                        "in their xn-- form)."})
@@ -102,21 +109,21 @@ class SuppressionSchema(Schema):
     reason = ma.fields.String(required=True, allow_none=True, attribute="note", metadata={
         "description": "The reason given when it was added through the API."})
     source = ma.fields.String(required=True, attribute="reason", metadata={
-        "enum": ["api", "unsubscribed", "bounced"],
+        "enum": list(SOURCES),
         "description": "How it got on the list: added through the API, an unsubscribe "
                        "link, or a hard bounce."})
     created_at = UTCDateTime(required=True, metadata={"description": "When it was added."})
 
 
 class SuppressionResultSchema(Schema):
+    """What became of one item of an add request."""
     index = ma.fields.Integer(required=True, metadata={
         "description": "The item's position in the request."})
     value = ma.fields.Raw(required=True, allow_none=True, metadata={
         "description": "The value as stored (as sent, when invalid)."})
     kind = ma.fields.String(required=True, allow_none=True, validate=validate.OneOf(KINDS),
                             metadata={"description": "email or domain (null when invalid)."})
-    result = ma.fields.String(required=True, validate=validate.OneOf(
-        (CREATED, ALREADY_PRESENT, INVALID)), metadata={
+    result = ma.fields.String(required=True, validate=validate.OneOf(RESULTS), metadata={
         "description": "created; already_present (on the list, or earlier in this "
                        "request: left as it was); invalid (see errors)."})
     errors = ma.fields.Dict(metadata={"description": "Why an invalid item was refused, "
@@ -124,6 +131,7 @@ class SuppressionResultSchema(Schema):
 
 
 class SuppressionsAddedSchema(Schema):
+    """What an add request did: counts by result, and each item's result."""
     created = ma.fields.Integer(required=True, metadata={"description": "Items added."})
     already_present = ma.fields.Integer(required=True, metadata={
         "description": "Items already on the list, or repeated in this request."})
@@ -137,6 +145,7 @@ class SuppressionsAddedSchema(Schema):
 
 
 class SuppressionDeletedSchema(Schema):
+    """The address or domain taken off the list."""
     value = ma.fields.String(required=True, metadata={"description": "The value removed, "
                                                                      "as it was stored."})
     deleted = ma.fields.Boolean(required=True, metadata={"description": "Always true."})
