@@ -270,7 +270,41 @@ def dispatcher_chores():
     return [(3600.0, purge_idempotency_records)]
 
 
+dev_cli = AppGroup("dev", help="Development only: servers for a laptop.")
+
+
+@dev_cli.command("smtp")
+@click.option("--host", default="127.0.0.1", show_default=True, help="A loopback address.")
+@click.option("--port", type=int, default=2525, show_default=True)
+@click.option("--user", "username", required=True, help="The one login it accepts.")
+@click.option("--password-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              required=True, help="A file holding that login's password.")
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
+              required=True, help="Where each received mail is written as an .eml file.")
+def dev_smtp(host, port, username, password_file, directory):
+    """An SMTP server on loopback for mailboxes on a laptop: AUTH PLAIN/LOGIN without TLS
+    for one user, every mail written to --dir (until SIGTERM/SIGINT)."""
+    import signal
+
+    from app.mail.devsmtp import controller
+    try:
+        server = controller(directory, username=username, host=host, port=port,
+                            password=password_file.read_text().strip())
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command log
+    stop = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop)  # the server's thread inherits it
+    server.start()
+    click.echo(f"development SMTP on {host}:{port} (user {username}), mail -> "
+               f"{_shown(directory)}/", err=True)
+    try:
+        signal.sigwait(stop)
+    finally:
+        server.stop()
+
+
 def init_app(app):
     for group in (db_cli, tenants_cli, workspaces_cli, keys_cli, mailboxes_cli,
-                  dispatcher_cli):
+                  dispatcher_cli, dev_cli):
         app.cli.add_command(group)
