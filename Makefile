@@ -8,12 +8,17 @@ PORT    ?= 8000
 # The root of every link in mail: the server make run starts, unless set.
 BASE_URL ?= http://$(HOST):$(PORT)
 PYTEST_ARGS ?=
+# make run's development SMTP server, for mailboxes (one login, mail to var/mailbox/).
+MAILBOX_PORT ?= 2525
+MAILBOX_USER ?= ada@acme.test
 # A random SECRET_KEY made once for this checkout (servers refuse the public default);
 # a SECRET_KEY in the environment wins over it.
 SECRET_FILE := var/secret_key
 KEYS_FILE := var/encryption_keys
 # make run's inbound route secret, made once like SECRET_KEY (the environment's wins).
 INBOUND_FILE := var/inbound_secret
+# The development SMTP server's password, made once like SECRET_KEY.
+MAILBOX_FILE := var/mailbox_password
 WITH_KEY = SECRET_KEY="$${SECRET_KEY:-$$(cat $(SECRET_FILE))}" \
 	ENCRYPTION_KEYS="$${ENCRYPTION_KEYS:-$$(cat $(KEYS_FILE))}"
 DEV_ENV = $(WITH_KEY) INBOUND_SECRET="$${INBOUND_SECRET:-$$(cat $(INBOUND_FILE))}" \
@@ -29,7 +34,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 install: $(VENV)/.installed
 
-$(SECRET_FILE) $(INBOUND_FILE):
+$(SECRET_FILE) $(INBOUND_FILE) $(MAILBOX_FILE):
 	@mkdir -p $(@D)
 	@umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(48))' > $@
 	@chmod 600 $@
@@ -57,12 +62,18 @@ demo: migrate $(INBOUND_FILE)
 keys: migrate
 	@$(WITH_KEY) $(FLASK) keys list --tenant Demo
 
-# Laptop mode: SQLite under var/, mail written to var/outbox/ as .eml files; the web
-# server and a dispatcher run together and stop together (Ctrl-C).
-run: demo
-	@export $(DEV_ENV); \
+# Laptop mode: SQLite under var/, mail written to var/outbox/ as .eml files (mail from
+# mailboxes goes to the development SMTP server, then var/mailbox/); the web server, a
+# dispatcher and the SMTP server run together and stop together (Ctrl-C).
+run: demo $(MAILBOX_FILE)
+	@echo "Development SMTP for mailboxes: 127.0.0.1:$(MAILBOX_PORT), security none," \
+	  "user $(MAILBOX_USER), password $$(cat $(MAILBOX_FILE)) (kept in $(MAILBOX_FILE))," \
+	  "mail -> var/mailbox/"
+	@export $(DEV_ENV) MAILBOX_ALLOW_PRIVATE=true; \
+	$(FLASK) dev smtp --port $(MAILBOX_PORT) --user $(MAILBOX_USER) \
+	  --password-file $(MAILBOX_FILE) --dir var/mailbox & smtp=$$!; \
 	$(FLASK) dispatcher run --interval 2 & dispatcher=$$!; \
-	trap 'kill $$dispatcher 2>/dev/null; wait $$dispatcher 2>/dev/null' EXIT INT TERM; \
+	trap 'kill $$dispatcher $$smtp 2>/dev/null; wait $$dispatcher $$smtp 2>/dev/null' EXIT INT TERM; \
 	$(VENV)/bin/gunicorn wsgi:app -c gunicorn.conf.py --bind $(HOST):$(PORT) --workers 2
 
 # A SECRET_KEY or ENCRYPTION_KEYS set in the environment wins over the laptop's files.

@@ -62,3 +62,16 @@ def test_make_keys_lists_the_demo_tenants_keys_with_the_laptops_secret_key(tmp_p
 
 def test_make_run_says_how_to_list_the_demo_keys(tmp_path):
     assert 'echo "Its keys: make keys"' in planned(tmp_path)
+
+
+def test_make_run_starts_the_development_smtp_server_on_mailbox_port(tmp_path):
+    plan = planned(tmp_path, "MAILBOX_PORT=2626")
+    [smtp] = commands_of(plan, "dev smtp")
+    assert "--port 2626 --user ada@acme.test" in smtp
+    [password] = commands_of(plan, "--password-file")
+    assert "--password-file var/mailbox_password --dir var/mailbox" in password
+    assert "kill $dispatcher $smtp" in plan  # stopped with the others
+    [export] = commands_of(plan, "export ")
+    assert "MAILBOX_ALLOW_PRIVATE=true" in export
+    [banner] = commands_of(plan, "Development SMTP")
+    assert "127.0.0.1:2626" in banner

@@ -1,7 +1,7 @@
 """The README's walk-through, run as written: every ```` ```sh walkthrough ```` block, in
-order, by bash, against gunicorn and a dispatcher started the way ``make run`` starts
-them, with the demo key ``make run`` keeps (``flask tenants demo``, as the Makefile's
-``demo`` target runs it).
+order, by bash, against gunicorn, a dispatcher and the development SMTP server started
+the way ``make run`` starts them, with the demo key ``make run`` keeps (``flask tenants
+demo``, as the Makefile's ``demo`` target runs it).
 
 Blocks run in one bash process (the variables of one block are the next one's), from a
 directory laid out like a checkout: ``var/`` holds what ``make run`` keeps there and
@@ -9,16 +9,23 @@ directory laid out like a checkout: ``var/`` holds what ``make run`` keeps there
 prints must be a success; the steps named in ``STEPS`` are checked answer by answer. A
 block added to the README is run and checked the same way, with nothing to add here.
 """
+import contextlib
+import email
+import email.policy
 import json
 import os
 import re
+import socket
 import subprocess
+import time
 
 import pytest
+from cryptography.fernet import Fernet
 
 from app.config import ROOT
 from tests.e2e import test_gunicorn
-from tests.e2e.test_gunicorn import BIN, STOP_TIMEOUT, flask
+from tests.e2e.test_gunicorn import BIN, START_TIMEOUT, STOP_TIMEOUT, flask
+from tests.mailboxes.conftest import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -28,6 +35,7 @@ MARK = "::walkthrough-block {}::"
 TITLE = re.compile(r"^# \d+\. (.+)$", re.M)
 WALKTHROUGH_TIMEOUT = 120
 INBOUND_SECRET = "walkthrough-inbound-secret"
+MAILBOX_USER = "ada@acme.test"  # the Makefile's MAILBOX_USER
 
 
 def blocks():
@@ -130,6 +138,7 @@ def checkout(tmp_path):
     (root / "docs" / "examples").symlink_to(ROOT / "docs" / "examples")
     # What the Makefile makes once (var/inbound_secret) and hands the servers.
     (root / "var" / "inbound_secret").write_text(INBOUND_SECRET + "\n")
+    (root / "var" / "mailbox_password").write_text("walkthrough-mailbox-password\n")
     return root
 
 
@@ -137,7 +146,8 @@ def checkout(tmp_path):
 def service_env(service_env, checkout):
     return {**service_env, "VAR_DIR": str(checkout / "var"),
             "OUTBOX_DIR": str(checkout / "var" / "outbox"), "MAIL_BACKEND": "file",
-            "INBOUND_SECRET": INBOUND_SECRET}
+            "INBOUND_SECRET": INBOUND_SECRET, "MAILBOX_ALLOW_PRIVATE": "true",
+            "ENCRYPTION_KEYS": Fernet.generate_key().decode()}  # var/encryption_keys
 
 
 @pytest.fixture
@@ -148,15 +158,13 @@ def demo_key(service_env, checkout):
     return (checkout / "var" / "demo_key").read_text().strip()
 
 
-@pytest.fixture
-def dispatcher(server, service_env, tmp_path, demo_key):
-    """``flask dispatcher run`` beside the server, as make run has it (faster passes)."""
-    log_path = tmp_path / "dispatcher.log"
+@contextlib.contextmanager
+def running(args, env, log_path):
+    """``flask --app wsgi <args>`` in the background, as make run starts it; stopped after."""
     with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            [str(BIN / "flask"), "--app", "wsgi", "dispatcher", "run", "--interval", "0.2"],
-            cwd=ROOT, env={**service_env, "BASE_URL": server}, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen([str(BIN / "flask"), "--app", "wsgi", *args], cwd=ROOT,
+                                   env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
     try:
         yield process
     finally:
@@ -168,11 +176,38 @@ def dispatcher(server, service_env, tmp_path, demo_key):
             process.wait(timeout=STOP_TIMEOUT)
 
 
-def run_walkthrough(checkout, base):
+@pytest.fixture
+def dispatcher(server, service_env, tmp_path, demo_key):
+    """``flask dispatcher run`` beside the server, as make run has it (faster passes)."""
+    with running(["dispatcher", "run", "--interval", "0.2"], {**service_env, "BASE_URL": server},
+                 tmp_path / "dispatcher.log") as process:
+        yield process
+
+
+@pytest.fixture
+def dev_smtp(service_env, checkout, tmp_path):
+    """``flask dev smtp`` with make run's arguments; yields its port once it listens."""
+    port, log_path = free_port(), tmp_path / "smtp.log"
+    var = checkout / "var"
+    args = ["dev", "smtp", "--port", str(port), "--user", MAILBOX_USER,
+            "--password-file", str(var / "mailbox_password"), "--dir", str(var / "mailbox")]
+    with running(args, service_env, log_path) as process:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            assert process.poll() is None, log_path.read_text()
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port)):
+                break
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.1)
+        yield port
+
+
+def run_walkthrough(checkout, base, smtp_port):
     """Every block in one bash process; (exit status, each block's output)."""
     script = "".join(f"echo '{MARK.format(i)}'\n{block}\n" for i, block in enumerate(blocks()))
     # Only what a new terminal has: no key, no secret, the BASE_URL make run printed.
-    env = {"PATH": os.environ["PATH"], "HOME": str(checkout), "BASE_URL": base}
+    env = {"PATH": os.environ["PATH"], "HOME": str(checkout), "BASE_URL": base,
+           "MAILBOX_PORT": str(smtp_port)}
     result = subprocess.run(["bash", "-e", "-c", script], cwd=checkout, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             timeout=WALKTHROUGH_TIMEOUT)
@@ -188,8 +223,8 @@ def test_the_readme_marks_the_walkthrough_and_names_every_checked_step():
         assert len([t for t in titles if t and t.startswith(start)]) == 1, (start, titles)
 
 
-def test_the_readme_walkthrough_runs_as_written(server, dispatcher, checkout):
-    returncode, output, outputs = run_walkthrough(checkout, server)
+def test_the_readme_walkthrough_runs_as_written(server, dispatcher, dev_smtp, checkout):
+    returncode, output, outputs = run_walkthrough(checkout, server, dev_smtp)
 
     assert returncode == 0, output
     assert len(outputs) == len(blocks()), output
@@ -202,6 +237,11 @@ def test_the_readme_walkthrough_runs_as_written(server, dispatcher, checkout):
         checks = [check for start, check in STEPS.items() if title and title.startswith(start)]
         for check in checks:
             check(out, state)
-    # The mail's links point at the server the walk-through talked to.
-    [mail] = (checkout / "var" / "outbox").glob("*.eml")
+    # The mail went through the mailbox, from its address, to the development SMTP
+    # server's folder (nothing to the file outbox); its links point at the server.
+    [mail] = (checkout / "var" / "mailbox").glob("*.eml")
+    message = email.message_from_bytes(mail.read_bytes(), policy=email.policy.default)
+    assert message["From"].addresses[0].addr_spec == MAILBOX_USER
+    assert message["To"].addresses[0].addr_spec == "grace@example.com"
     assert f"{server}/u/".encode() in mail.read_bytes()
+    assert not list((checkout / "var" / "outbox").glob("*.eml"))
