@@ -119,6 +119,10 @@ def test_a_campaigns_life_emits_each_event_once_and_delivers_it(
     assert len(got) == len(stored) == 8
     assert {webhook_id: (t, data) for webhook_id, t, data in got} == stored
     assert {d.status for d in WebhookDelivery.select()} == {"delivered"}
+    # The campaign's activity log holds the same events, under the same ids.
+    logged = api.get(f"{BASE}/{campaign_id}/events", query_string={"limit": 100}).json
+    assert {e["id"]: e["type"] for e in logged["data"]} == {
+        event_id: event_type for event_id, (event_type, _) in stored.items()}
 
 
 def test_a_repeated_start_emits_nothing(api, hook, launch, frozen):
