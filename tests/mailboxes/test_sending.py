@@ -357,3 +357,16 @@ def test_a_started_campaign_cannot_be_left_without_a_sender(api, mailbox, start)
     assert api.get(url).json["data"]["settings"]["mailboxes"] == [ada]
     response = api.patch(url, json={"settings": {"mailboxes": [], "from_email": "o@acme.test"}})
     assert response.status_code == 200, response.json
+
+
+def test_a_lead_shows_the_mailbox_it_is_mailed_from(api, mailbox, start, dispatcher,
+                                                    smtp_server):
+    ada = mailbox("ada@acme.test", daily_limit=10)
+    campaign_id = start([ada], leads=leads(2))
+    before = api.get(f"{CAMPAIGNS}/{campaign_id}/leads").json["data"]
+    assert [lead["mailbox_id"] for lead in before] == [None, None]
+    dispatcher.run_once()
+    after = api.get(f"{CAMPAIGNS}/{campaign_id}/leads").json["data"]
+    assert [lead["mailbox_id"] for lead in after] == [ada, ada]
+    one = api.get(f"{CAMPAIGNS}/{campaign_id}/leads/{after[0]['id']}").json["data"]
+    assert one["mailbox_id"] == ada

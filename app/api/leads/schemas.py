@@ -122,6 +122,11 @@ class LeadSchema(Schema):
     replied_at = UTCDateTime(required=True, allow_none=True)
     last_error = ma.fields.String(required=True, allow_none=True, metadata={
         "description": "Why the last message failed, when it did."})
+    mailbox_id = ma.fields.String(required=True, allow_none=True, metadata={
+        "description": "The mailbox the lead is mailed from, for its whole sequence, once "
+                       "its first mail is claimed; null before that and for mail through "
+                       "the operator's relay.",
+        "example": "mbx_01jd3v0m4h8x3q2w9e7r6t5y4u"})
     created_at = UTCDateTime(required=True)
 
 
