@@ -147,21 +147,28 @@ def idle_passes(dispatcher, passes):
             "sent": sum(r[1] for r in runs)}
 
 
+def fresh_database(db, name):
+    """The URL of an empty database for one scenario: var/bench/<name>.db on SQLite,
+    the Postgres database bench_<name> (dropped and made again) on Postgres."""
+    from bench.run import pg_database
+
+    if db == "sqlite":
+        VAR.mkdir(parents=True, exist_ok=True)
+        path = VAR / f"{name}.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return f"sqlite:///{path}"
+    url, _ = pg_database(f"bench_{name}", fresh=True)
+    return url.replace("postgresql://", "postgresql+pool://", 1)
+
+
 def bench_idle(db, args):
     from app.mail.compose import Composer
     from app.mail.mailers import SMTPMailer
     from app.worker import Dispatcher
-    from bench.run import free_port, pg_database  # the shared database helpers
+    from bench.run import free_port
 
-    if db == "sqlite":
-        VAR.mkdir(parents=True, exist_ok=True)
-        path = VAR / "idle.db"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        url = f"sqlite:///{path}"
-    else:
-        url, _ = pg_database("bench_idle", fresh=True)
-        url = url.replace("postgresql://", "postgresql+pool://", 1)
+    url = fresh_database(db, "idle")
     seeded = seed_idle(url, campaigns=args.campaigns, leads=args.leads,
                        mailboxes=args.mailboxes, in_window=args.in_window)
     print(f"  {db}: seeded {args.campaigns} campaigns, {args.leads} leads, "

@@ -26,12 +26,11 @@ from app import clock, crypto, database
 from app.lifecycle import CampaignStatus
 from app.models import Campaign, Mailbox, Message, Workspace, default_settings, new_id
 from app.services import tenants
-from bench.idle import ALWAYS, LEAD_COLUMNS, copy_rows, send_work
+from bench.idle import ALWAYS, LEAD_COLUMNS, copy_rows, fresh_database, send_work
 from bench.seed import STEP, _after_bulk_load, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-VAR = ROOT / "var" / "bench"
 WORKSPACE = "mailbox-bench"
 
 
@@ -77,17 +76,9 @@ def bench(db, args):
     from app.mail.compose import Composer
     from app.mail.mailers import SMTPMailer
     from app.worker import Dispatcher
-    from bench.run import free_port, pg_database
+    from bench.run import free_port
 
-    if db == "sqlite":
-        VAR.mkdir(parents=True, exist_ok=True)
-        path = VAR / "mailbox_work.db"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        url = f"sqlite:///{path}"
-    else:
-        url, _ = pg_database("bench_mailbox_work", fresh=True)
-        url = url.replace("postgresql://", "postgresql+pool://", 1)
+    url = fresh_database(db, "mailbox_work")
     port = free_port()
     crypto.configure(os.environ.get("ENCRYPTION_KEYS") or crypto.generate_key())
     campaign_ids = seed(url, mailboxes=args.mailboxes, campaigns=args.campaigns,
