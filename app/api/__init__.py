@@ -61,8 +61,9 @@ def init_app(app):
     api.register_blueprint(health, url_prefix="")
     mail.register_blueprint(inbound, url_prefix="/api/v1/inbound")
     mail.register_blueprint(tracking, url_prefix="")
-    document_shared(api.spec)
-    document_shared(mail.spec)
+    api.when_documented(document_shared)
+    mail.when_documented(document_shared)
+    app.extensions["openapi"] = api
     app.extensions["mail_openapi"] = mail
     app.add_url_rule(MAIL_DOCUMENT, "mail_openapi_json", mail_openapi_json)
     app.add_url_rule("/api/v1/docs/assets/<path:filename>", "swagger_ui_assets",

@@ -2,8 +2,13 @@
 
 Our own AppErrors, webargs validation errors, Flask's HTTP errors, an unreachable
 database and anything unexpected, each registered with ``app.register_error_handler``.
+
+It also builds its OpenAPI document when the document is first read rather than when
+the app is made: converting every schema was most of ``create_app``'s time, paid by
+every worker, every CLI command and every test, for a document few of them serve.
 """
 import logging
+import threading
 
 import peewee
 from flask import current_app, request
@@ -43,8 +48,64 @@ def error_body(status, code, message, details=None):
             "error": {"code": code, "message": message, "details": details or {}}}
 
 
+class _PathsLater:
+    """Stands in for the APISpec while a blueprint registers: flask-smorest's public
+    ``Blueprint.register_views_in_doc`` hands each operation to ``spec.path``, which
+    keeps it for later; everything else it asks of the spec is the spec's own."""
+
+    def __init__(self, spec, pending):
+        self.spec = spec
+        self.pending = pending
+
+    def path(self, **kwargs):
+        self.pending.append(lambda spec: spec.path(**kwargs))
+        return self
+
+    def __getattr__(self, name):
+        return getattr(self.spec, name)
+
+
 class Api(BaseApi):
     ERROR_SCHEMA = ErrorSchema
+
+    def __init__(self, app=None, **kwargs):
+        self.openapi_spec = None
+        self.pending_document = []
+        self.registering = None
+        self.document_lock = threading.Lock()
+        super().__init__(app, **kwargs)
+
+    @property
+    def spec(self):
+        """The OpenAPI document, finished at the first read: the operations registered
+        so far, then what ``when_documented`` added, in that order."""
+        if self.registering is not None:
+            return self.registering
+        if self.pending_document:
+            with self.document_lock:
+                # Each step leaves the list once done: a thread that finds it empty
+                # finds the document whole.
+                while self.pending_document:
+                    self.pending_document[0](self.openapi_spec)
+                    del self.pending_document[0]
+        return self.openapi_spec
+
+    @spec.setter
+    def spec(self, value):
+        self.openapi_spec = value
+
+    def when_documented(self, finish):
+        """Run ``finish(spec)`` when the document is built, after the operations."""
+        self.pending_document.append(finish)
+
+    def register_blueprint(self, blp, **options):
+        """Flask gets the blueprint now; its operations are documented at the first
+        read of the document."""
+        self.registering = _PathsLater(self.openapi_spec, self.pending_document)
+        try:
+            super().register_blueprint(blp, **options)
+        finally:
+            self.registering = None
 
     def init_app(self, app, *, spec_kwargs=None):
         # flask-smorest registers handle_http_exception for HTTPException; the rest here.
