@@ -75,7 +75,7 @@ def main(argv=None):
         path = targets[args.profile]
         profile = cProfile.Profile()
         profile.runcall(run, client, path, headers, args.requests)
-        pstats.Stats(profile).sort_stats("cumulative").print_stats(45)
+        pstats.Stats(profile).sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(45)
         return
     for name, path in targets.items():
         if args.only and name != args.only:
