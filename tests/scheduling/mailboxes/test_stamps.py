@@ -23,7 +23,7 @@ def stamp_of(campaign_id):
 
 
 def sent_from(smtp_server):
-    return [sender for sender, _, _ in smtp_server.handler.messages]
+    return [m["from"] for m in smtp_server.handler.messages]
 
 
 def test_inside_their_gaps_the_campaign_waits_for_the_earliest_gap_end(
