@@ -22,7 +22,7 @@ from tests.sending.conftest import Inbox
 
 
 @pytest.fixture
-def smtp_server(trust_certificate):
+def smtp_server(trust_certificate):  # noqa: F811 - the imported fixture
     """The mailboxes' server: its ``handler`` is an Inbox (``messages``, ``rcpt_replies``)."""
     cert, key = trust_certificate
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
