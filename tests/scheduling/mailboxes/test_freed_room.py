@@ -6,17 +6,12 @@ import datetime as dt
 import pytest
 
 from app import database
-from app.models import Campaign
 from app.worker.loop import Summary
 from tests.conftest import BASE as CAMPAIGNS
 from tests.mailboxes.conftest import leads
+from tests.scheduling.mailboxes.test_stamps import stamp_of
 
 ADA_MIDNIGHT = dt.datetime(2026, 12, 1, 0, 0)  # Monday 10:00 UTC's next local day
-
-
-def stamp_of(campaign_id):
-    with database.connection():
-        return Campaign.get_by_id(campaign_id).next_send_at
 
 
 @pytest.mark.xfail(strict=True, reason="a temporary failure pulls only its own campaign "
