@@ -47,15 +47,19 @@ steps = st.lists(st.fixed_dictionaries({
     "delay_unit": st.sampled_from(["minutes", "hours"])}), min_size=1, max_size=3)
 
 which = st.integers(0, 1)  # one of the two campaigns
-operations = st.one_of(
+# What happens to the campaigns and their leads (the sibling with mailboxes shares them).
+campaign_operations = [
     st.tuples(st.just("advance"), st.sampled_from([1, 5, 30, 61, 240, 900, 1440, 3000])),
     st.tuples(st.just("pass"), st.just(None)),
     st.tuples(st.just("add"), which, st.integers(1, 3)),
     st.tuples(st.just("action"), which, st.sampled_from(["start", "pause", "resume"])),
     st.tuples(st.just("settings"), which, setting_changes),
     st.tuples(st.just("sequence"), which, steps),
-    st.tuples(st.just("delete"), which, st.integers(0, 20)),
     st.tuples(st.just("reply"), which, st.integers(0, 20)),
+]
+operations = st.one_of(
+    *campaign_operations,
+    st.tuples(st.just("delete"), which, st.integers(0, 20)),
     st.tuples(st.just("server"), st.sampled_from([None, "451 try later", "550 no such user"])),
     st.tuples(st.just("crash"), which, st.sampled_from(["claimed", "sending"])),
 )
@@ -72,27 +76,44 @@ def check_stamps(ids):
     now = clock.now()
     for campaign in Campaign.select().where(Campaign.id.in_(ids)
                                             & (Campaign.status == CampaignStatus.ACTIVE)):
-        first = (Lead.select(Lead.next_send_at)
-                 .where((Lead.campaign == campaign.id) & Lead.status.in_(OPEN_LEAD_STATUSES)
-                        & Lead.next_send_at.is_null(False))
-                 .order_by(Lead.next_send_at).first())
-        if first is None:
-            continue
-        settings = campaign.settings
-        used = (Message.select().where(
-            (Message.campaign == campaign.id)
-            & (Message.local_day == local_day(now, settings["timezone"]))
-            & Message.status.in_(COUNTED_MESSAGE_STATUSES)).count())
-        capped = used >= settings["daily_limit"]
-        moment = max(first.next_send_at, now)
-        # A stamp of NULL is later than anything: look a week and a day ahead.
-        stamp = campaign.next_send_at or moment + dt.timedelta(days=8)
-        while moment < stamp:
-            assert not sendable(moment, settings, now, capped), (
-                f"campaign {campaign.id} could send at {moment} but is stamped "
-                f"{campaign.next_send_at} (lead due {first.next_send_at}, now {now}, "
-                f"capped {capped}, settings {settings})")
-            moment = (moment + dt.timedelta(minutes=1)).replace(second=0, microsecond=0)
+        check_stamp(campaign, now)
+
+
+def check_stamp(campaign, now):
+    first = (Lead.select(Lead.next_send_at)
+             .where((Lead.campaign == campaign.id) & Lead.status.in_(OPEN_LEAD_STATUSES)
+                    & Lead.next_send_at.is_null(False))
+             .order_by(Lead.next_send_at).first())
+    if first is None:
+        return
+    settings = campaign.settings
+    capped = capped_today(campaign, now)
+    no_minute_before_stamp(
+        campaign, max(first.next_send_at, now),
+        lambda moment: sendable(moment, settings, now, capped),
+        f"lead due {first.next_send_at}, now {now}, capped {capped}, settings {settings}")
+
+
+def capped_today(campaign, now):
+    """Whether the campaign's daily limit is used up for the local day of ``now``."""
+    settings = campaign.settings
+    used = (Message.select().where(
+        (Message.campaign == campaign.id)
+        & (Message.local_day == local_day(now, settings["timezone"]))
+        & Message.status.in_(COUNTED_MESSAGE_STATUSES)).count())
+    return used >= settings["daily_limit"]
+
+
+def no_minute_before_stamp(campaign, moment, could_send, context):
+    """From ``moment`` on, minute by minute, no moment before the campaign's stamp is one
+    at which ``could_send``; ``context`` explains a failure."""
+    # A stamp of NULL is later than anything: look a week and a day ahead.
+    stamp = campaign.next_send_at or moment + dt.timedelta(days=8)
+    while moment < stamp:
+        assert not could_send(moment), (
+            f"campaign {campaign.id} could send at {moment} but is stamped "
+            f"{campaign.next_send_at} ({context})")
+        moment = (moment + dt.timedelta(minutes=1)).replace(second=0, microsecond=0)
 
 
 def run(op, tenant, ids, dispatcher, inbox, counter):
@@ -145,6 +166,21 @@ def run(op, tenant, ids, dispatcher, inbox, counter):
             pass  # refused (a 4xx through the API): nothing changed
 
 
+def two_campaigns(tenant, settings, own=({}, {})):
+    """Drafts A and B, two steps an hour apart, with ``settings`` and each its ``own``."""
+    ids = []
+    for name, more in zip("AB", own, strict=True):
+        campaign = campaigns.create_campaign(tenant.model, workspace_slug=tenant.slug,
+                                             name=name)
+        campaigns.update_campaign(tenant.model, campaign.id, changes={
+            "sequence": [{"subject": "Hello", "body": "Hi", "delay": 0,
+                          "delay_unit": "minutes"},
+                         {"subject": "", "body": "Again", "delay": 1, "delay_unit": "hours"}],
+            "settings": {**SENDER, **settings, **more}})
+        ids.append(campaign.id)
+    return ids
+
+
 @settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(start=st.sampled_from(STARTS), zone=st.sampled_from(ZONES),
@@ -157,17 +193,8 @@ def test_no_due_lead_waits_behind_a_later_stamp(tenant, dispatcher, smtp_server,
     smtp_server.rcpt_replies.clear()
     clock.freeze(start)
     dispatcher.webhooks = dispatcher.imap = False
-    ids, counter = [], [0]
-    for name in ("A", "B"):
-        campaign = campaigns.create_campaign(tenant.model, workspace_slug=tenant.slug,
-                                             name=name)
-        campaigns.update_campaign(tenant.model, campaign.id, changes={
-            "sequence": [{"subject": "Hello", "body": "Hi", "delay": 0,
-                          "delay_unit": "minutes"},
-                         {"subject": "", "body": "Again", "delay": 1, "delay_unit": "hours"}],
-            "settings": {**SENDER, "timezone": zone, "schedule": schedule,
-                         "daily_limit": 3}})
-        ids.append(campaign.id)
+    ids = two_campaigns(tenant, {"timezone": zone, "schedule": schedule, "daily_limit": 3})
+    counter = [0]
     for op in [("add", 0, 2), ("add", 1, 2), ("action", 0, "start"), *ops, ("pass", None)]:
         run(op, tenant, ids, dispatcher, smtp_server, counter)
         check_stamps(ids)
