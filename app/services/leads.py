@@ -4,7 +4,13 @@ from peewee import Tuple
 from app import clock
 from app.database import lock_rows, transaction
 from app.errors import Conflict, NotFound, ValidationFailed
-from app.lifecycle import CampaignStatus, maybe_complete, pull_due, schedule_pending
+from app.lifecycle import (
+    CampaignStatus,
+    maybe_complete,
+    pull_due,
+    pull_workspace,
+    schedule_pending,
+)
 from app.models import Lead, Message, Suppression
 from app.services.campaigns import get_campaign
 
@@ -94,11 +100,17 @@ def delete_lead(tenant, campaign_id, lead_id):
         # a message row (its cascade) that such a record holds while it waits for the lead.
         lock_rows(Message.select(Message.id).where((Message.lead == lead_id)
                                                    & (Message.campaign == campaign)))
+        mailed_from = (Lead.select(Lead.mailbox)
+                       .where((Lead.id == lead_id) & (Lead.campaign == campaign)).scalar())
         deleted = Lead.delete().where((Lead.id == lead_id) & (Lead.campaign == campaign)).execute()
         if not deleted:
             raise _lead_not_found(lead_id)
-        # Its messages no longer count against today's limit: room for another lead.
-        pull_due(campaign.id, clock.now())
+        # Its messages no longer count against today's limit: room for another lead,
+        # and, when it was mailed from a mailbox, for the mailbox's other campaigns.
+        now = clock.now()
+        pull_due(campaign.id, now)
+        if mailed_from is not None:
+            pull_workspace(campaign.workspace_id, now)
         maybe_complete(campaign.id)
     return lead_id
 

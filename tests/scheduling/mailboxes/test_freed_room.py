@@ -38,9 +38,6 @@ def test_a_temporary_failure_frees_the_mailbox_for_the_other_campaigns(
     assert dispatcher.run_once().sent == 1
 
 
-@pytest.mark.xfail(strict=True, reason="deleting a lead pulls only its own campaign "
-                   "(app.services.leads.delete_lead): the others on the mailbox stay at "
-                   "its midnight")
 def test_deleting_a_lead_mailed_today_frees_the_mailbox_for_the_other_campaigns(
         api, mailbox, start, dispatcher, smtp_server, frozen):
     ada = mailbox("ada@acme.test", daily_limit=1)
