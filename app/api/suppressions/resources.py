@@ -39,10 +39,8 @@ def _validate_each(items):
 
 @blp.route("")
 class Suppressions(MethodView):
-    @blp.doc(operationId="listSuppressions")
-    @blp.arguments(SuppressionListQuerySchema, location="query")
-    @blp.response(200, SuppressionListEnvelope)
-    @blp.errors(401, 404)
+    @blp.operation("listSuppressions", 200, SuppressionListEnvelope,
+                   query=SuppressionListQuerySchema)
     def get(self, args):
         """List a workspace's suppressed addresses and domains, newest first, by cursor
 
@@ -53,14 +51,11 @@ class Suppressions(MethodView):
         items, has_more = service.list_suppressions(g.tenant, **args)
         return cursor_body(items, args["limit"], has_more, lambda item: item.email)
 
-    @blp.doc(operationId="addSuppressions")
-    @blp.arguments(WorkspaceQuerySchema, location="query")
-    @blp.arguments(SuppressionsAddSchema, example={"suppressions": [
+    @blp.operation("addSuppressions", 200, SuppressionsAddedEnvelope,
+                   query=WorkspaceQuerySchema, body=SuppressionsAddSchema,
+                   idempotency_key=True, example={"suppressions": [
         {"value": "jane@acme.com", "reason": "Asked by phone not to be mailed."},
         {"value": "competitor.com", "kind": "domain"}]})
-    @blp.response(200, SuppressionsAddedEnvelope)
-    @blp.errors(401, 404)
-    @blp.idempotent
     def post(self, query, data):
         """Suppress up to 1000 addresses or domains, each validated alone
 
@@ -79,10 +74,8 @@ class Suppressions(MethodView):
         return {"success": True, "data": {**counts, "leads_ended": ended,
                                           "results": answered}}
 
-    @blp.doc(operationId="deleteSuppression")
-    @blp.arguments(SuppressionDeleteQuerySchema, location="query")
-    @blp.response(200, SuppressionDeletedEnvelope)
-    @blp.errors(401, 404)
+    @blp.operation("deleteSuppression", 200, SuppressionDeletedEnvelope,
+                   query=SuppressionDeleteQuerySchema)
     def delete(self, args):
         """Take an address or domain off the list; leads it ended stay ended
 
