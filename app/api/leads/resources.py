@@ -1,9 +1,8 @@
-import marshmallow as ma
 from flask import g
 from flask.views import MethodView
 
 from app.api.core.blueprint import Blueprint
-from app.api.core.schemas import DeletedSchema, envelope, page_body
+from app.api.core.schemas import DeletedSchema, envelope, load_each, page_body
 from app.api.leads.schemas import (
     LeadDetailEnvelope,
     LeadInSchema,
@@ -18,17 +17,6 @@ blp = Blueprint("leads", __name__, description="The people a campaign mails.")
 
 LeadDeletedEnvelope = envelope(DeletedSchema, "LeadDeletedEnvelope")
 _lead_schema = LeadInSchema()
-
-
-def _validate_each(items):
-    """Valid leads, and each invalid one with its index and reasons."""
-    valid, invalid = [], []
-    for index, item in enumerate(items):
-        try:
-            valid.append(_lead_schema.load(item))
-        except ma.ValidationError as exc:
-            invalid.append({"index": index, "email": item.get("email"), "errors": exc.messages})
-    return valid, invalid
 
 
 @blp.route("/<string:campaign_id>/leads")
@@ -46,8 +34,10 @@ class CampaignLeads(MethodView):
         that unsubscribed or bounced in this workspace in `suppressed`. Not on a
         completed campaign (409).
         """
-        valid, invalid = _validate_each(data["leads"])
-        result = service.add_leads(g.tenant, campaign_id, leads=valid)
+        valid, invalid = load_each(_lead_schema, data["leads"])
+        result = service.add_leads(g.tenant, campaign_id, leads=[lead for _, lead in valid])
+        invalid = [{"index": index, "email": item.get("email"), "errors": messages}
+                   for index, item, messages in invalid]
         return {"success": True, "data": {**result, "invalid": invalid}}
 
     @blp.operation("listLeads", 200, LeadListEnvelope, query=LeadListQuerySchema)

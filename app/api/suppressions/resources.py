@@ -3,6 +3,7 @@ from flask import g
 from flask.views import MethodView
 
 from app.api.core.blueprint import Blueprint
+from app.api.core.schemas import load_each
 from app.api.paging import cursor_body
 from app.api.suppressions.schemas import (
     INVALID,
@@ -22,19 +23,6 @@ from app.services import suppressions as service
 blp = Blueprint("suppressions", __name__,
                 description="Addresses and domains a workspace never mails.")
 _item_schema = SuppressionInSchema()
-
-
-def _validate_each(items):
-    """Valid items with their index, and each invalid one with its reasons."""
-    valid, invalid = [], []
-    for index, item in enumerate(items):
-        try:
-            valid.append((index, _item_schema.load(item)))
-        except ma.ValidationError as exc:
-            value = item.get("value") if isinstance(item, dict) else None
-            invalid.append({"index": index, "value": value, "kind": None,
-                            "result": INVALID, "errors": exc.messages})
-    return valid, invalid
 
 
 @blp.route("")
@@ -63,7 +51,11 @@ class Suppressions(MethodView):
         `errors`). The workspace's open leads that the new values match end at once, as
         `suppressed`, with a `lead.suppressed` event each; `leads_ended` counts them.
         """
-        valid, invalid = _validate_each(data["suppressions"])
+        valid, invalid = load_each(_item_schema, data["suppressions"])
+        invalid = [{"index": index,
+                    "value": item.get("value") if isinstance(item, dict) else None,
+                    "kind": None, "result": INVALID, "errors": messages}
+                   for index, item, messages in invalid]
         results, ended = service.add_suppressions(
             g.tenant, workspace=query["workspace"], items=[item for _, item in valid])
         answered = [{"index": index, "value": item["value"], "kind": item["kind"],
