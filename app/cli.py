@@ -1,4 +1,5 @@
 """flask db / tenants / workspaces / keys commands (operator tools; secrets shown once)."""
+import contextlib
 import logging
 import os
 import sys
@@ -20,9 +21,15 @@ def _runner():
     return Runner(db.obj, directory=MIGRATIONS)
 
 
-def _fail(error):
-    click.echo(f"error: {error.message}", err=True)
-    sys.exit(1)
+@contextlib.contextmanager
+def _connected():
+    """A command's database connection; an AppError inside is its message and exit 1."""
+    try:
+        with connection():
+            yield
+    except AppError as error:
+        click.echo(f"error: {error.message}", err=True)
+        sys.exit(1)
 
 
 db_cli = AppGroup("db", help="Schema migrations.")
@@ -85,12 +92,9 @@ tenants_cli = AppGroup("tenants", help="Tenants (customers).")
 @click.option("--workspace", "workspace_slug", required=True, help="Slug of its first workspace.")
 def tenants_create(name, workspace_slug):
     """Create a tenant, its first workspace and an API key (printed last, once)."""
-    try:
-        with connection():
-            tenant, workspace, key, secret = tenant_service.create_tenant(
-                name, workspace_slug=workspace_slug)
-    except AppError as error:
-        _fail(error)
+    with _connected():
+        tenant, workspace, key, secret = tenant_service.create_tenant(
+            name, workspace_slug=workspace_slug)
     click.echo(f"tenant: {tenant.id} ({tenant.name})")
     click.echo(f"workspace: {workspace.slug}")
     click.echo(f"key: {key.id} (shown once; store it now)")
@@ -108,12 +112,9 @@ def tenants_demo(workspace_slug, key_file):
     config = current_app.config
     key_file = key_file or Path(config["VAR_DIR"]) / "demo_key"
     stored = key_file.read_text().strip() if key_file.exists() else None
-    try:
-        with connection():
-            tenant, workspace, secret, created, reused = tenant_service.ensure_demo(
-                workspace_slug=workspace_slug, secret=stored)
-    except AppError as error:
-        _fail(error)
+    with _connected():
+        tenant, workspace, secret, created, reused = tenant_service.ensure_demo(
+            workspace_slug=workspace_slug, secret=stored)
     if not reused:
         _write_secret(key_file, secret)
     state = "created" if created else "exists"
@@ -152,11 +153,8 @@ workspaces_cli = AppGroup("workspaces", help="Workspaces of a tenant.")
 @click.option("--name", default=None)
 def workspaces_create(slug, tenant_ref, name):
     """Create a workspace for a tenant."""
-    try:
-        with connection():
-            workspace = tenant_service.create_workspace(tenant_ref, slug=slug, name=name)
-    except AppError as error:
-        _fail(error)
+    with _connected():
+        workspace = tenant_service.create_workspace(tenant_ref, slug=slug, name=name)
     click.echo(f"workspace: {workspace.slug} ({workspace.id})")
 
 
@@ -168,11 +166,8 @@ keys_cli = AppGroup("keys", help="API keys.")
 @click.option("--name", default="default")
 def keys_create(tenant_ref, name):
     """Issue an API key (printed last, once)."""
-    try:
-        with connection():
-            key, secret = tenant_service.create_key(tenant_ref, name=name)
-    except AppError as error:
-        _fail(error)
+    with _connected():
+        key, secret = tenant_service.create_key(tenant_ref, name=name)
     click.echo(f"key: {key.id} (shown once; store it now)")
     click.echo(secret)
 
@@ -181,11 +176,8 @@ def keys_create(tenant_ref, name):
 @click.argument("key_id")
 def keys_revoke(key_id):
     """Revoke a key; the very next request with it is refused."""
-    try:
-        with connection():
-            key = tenant_service.revoke_key(key_id)
-    except AppError as error:
-        _fail(error)
+    with _connected():
+        key = tenant_service.revoke_key(key_id)
     click.echo(f"revoked: {key.id}")
 
 
@@ -193,11 +185,8 @@ def keys_revoke(key_id):
 @click.option("--tenant", "tenant_ref", required=True, help="Tenant id or name.")
 def keys_list(tenant_ref):
     """List a tenant's keys (prefix only; secrets are never shown again)."""
-    try:
-        with connection():
-            keys = tenant_service.list_keys(tenant_ref)
-    except AppError as error:
-        _fail(error)
+    with _connected():
+        keys = tenant_service.list_keys(tenant_ref)
     for key in keys:
         state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
         click.echo(f"{key.id}  {key.prefix}...  {key.name}  {state}")
@@ -211,12 +200,9 @@ def mailboxes_rekey():
     """Re-encrypt every stored mailbox password and webhook signing secret with the first
     of ENCRYPTION_KEYS (webhook secrets still in the clear get encrypted)."""
     from app.services import mailboxes, webhooks
-    try:
-        with connection():
-            count = mailboxes.rekey_all()
-            secrets = webhooks.rekey_secrets()
-    except AppError as error:
-        _fail(error)
+    with _connected():
+        count = mailboxes.rekey_all()
+        secrets = webhooks.rekey_secrets()
     click.echo(f"re-encrypted: {count} passwords")
     click.echo(f"re-encrypted: {secrets} webhook secrets")
 

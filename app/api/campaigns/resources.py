@@ -25,10 +25,7 @@ DeletedEnvelope = envelope(DeletedSchema, "DeletedEnvelope")
 
 @blp.route("")
 class Campaigns(MethodView):
-    @blp.doc(operationId="listCampaigns")
-    @blp.arguments(CampaignListQuerySchema, location="query")
-    @blp.response(200, CampaignListEnvelope)
-    @blp.errors(401, 404)
+    @blp.operation("listCampaigns", 200, CampaignListEnvelope, query=CampaignListQuerySchema)
     def get(self, args):
         """List a workspace's campaigns, newest first
 
@@ -38,12 +35,10 @@ class Campaigns(MethodView):
         items, total, has_more = service.list_campaigns(g.tenant, **args)
         return page_body(items, total, args, has_more=has_more)
 
-    @blp.doc(operationId="createCampaign")
-    @blp.arguments(CampaignCreateSchema, example={"workspace_slug": "acme-corp",
-                                                  "name": "Q4 outreach", "goal": "lead_gen"})
-    @blp.response(201, CampaignEnvelope, headers=ETAG_HEADER)
-    @blp.errors(401, 404)
-    @blp.idempotent
+    @blp.operation("createCampaign", 201, CampaignEnvelope, body=CampaignCreateSchema,
+                   headers=ETAG_HEADER, idempotency_key=True,
+                   example={"workspace_slug": "acme-corp", "name": "Q4 outreach",
+                            "goal": "lead_gen"})
     def post(self, data):
         """Create a campaign draft
 
@@ -56,9 +51,7 @@ class Campaigns(MethodView):
 
 @blp.route("/<string:campaign_id>")
 class CampaignById(MethodView):
-    @blp.doc(operationId="getCampaign")
-    @blp.response(200, CampaignEnvelope, headers=ETAG_HEADER)
-    @blp.errors(401, 404)
+    @blp.operation("getCampaign", 200, CampaignEnvelope, headers=ETAG_HEADER)
     def get(self, campaign_id):
         """Get a campaign with its sequence, settings, stats and allowed actions
 
@@ -68,17 +61,14 @@ class CampaignById(MethodView):
         campaign = service.get_campaign(g.tenant, campaign_id)
         return with_etag({"success": True, "data": campaign}, campaign)
 
-    @blp.doc(operationId="updateCampaign")
-    @blp.arguments(CampaignUpdateSchema, example={
+    @blp.operation("updateCampaign", 200, CampaignEnvelope, errors=(401, 404, 409),
+                   body=CampaignUpdateSchema, headers=ETAG_HEADER, if_match=True, example={
         "settings": {"from_email": "ada@acme.test", "from_name": "Ada from Acme",
                      "daily_limit": 200, "timezone": "Europe/Paris"},
         "sequence": [{"subject": "Quick question, {{ firstName }}",
                       "body": "Hi {{ firstName | default('there') }}, ..."},
                      {"subject": "", "body": "Following up.", "delay": 3,
                       "delay_unit": "days"}]})
-    @blp.response(200, CampaignEnvelope, headers=ETAG_HEADER)
-    @blp.errors(401, 404, 409)
-    @blp.conditional
     def patch(self, changes, campaign_id):
         """Update name, goal, settings (merged key by key) or the whole sequence
 
@@ -90,10 +80,8 @@ class CampaignById(MethodView):
                                            expected_version=etag_version(request))
         return with_etag({"success": True, "data": campaign}, campaign)
 
-    @blp.doc(operationId="deleteCampaign")
-    @blp.response(200, DeletedEnvelope)
-    @blp.errors(401, 404, 409)
-    @blp.conditional
+    @blp.operation("deleteCampaign", 200, DeletedEnvelope, errors=(401, 404, 409),
+                   if_match=True)
     def delete(self, campaign_id):
         """Delete a campaign that is not active
 
@@ -107,11 +95,9 @@ class CampaignById(MethodView):
 
 @blp.route("/<string:campaign_id>/send")
 class CampaignSend(MethodView):
-    @blp.doc(operationId="sendCampaignAction")
-    @blp.arguments(SendSchema, example={"action": "start"})
-    @blp.response(200, CampaignEnvelope, headers=ETAG_HEADER)
-    @blp.errors(401, 404, 409)
-    @blp.accepts(if_match=True, idempotency_key=True)
+    @blp.operation("sendCampaignAction", 200, CampaignEnvelope, errors=(401, 404, 409),
+                   body=SendSchema, example={"action": "start"}, headers=ETAG_HEADER,
+                   if_match=True, idempotency_key=True)
     def post(self, data, campaign_id):
         """Start, pause or resume sending
 
@@ -128,10 +114,7 @@ class CampaignSend(MethodView):
 
 @blp.route("/<string:campaign_id>/events")
 class CampaignEvents(MethodView):
-    @blp.doc(operationId="listCampaignEvents")
-    @blp.arguments(EventListQuerySchema, location="query")
-    @blp.response(200, EventListEnvelope)
-    @blp.errors(401, 404)
+    @blp.operation("listCampaignEvents", 200, EventListEnvelope, query=EventListQuerySchema)
     def get(self, args, campaign_id):
         """List a campaign's events, newest first, by cursor
 

@@ -124,10 +124,23 @@ class Blueprint(BaseBlueprint):
         """Document the Idempotency-Key header (and its 409s) on a POST."""
         return self.accepts(idempotency_key=True)
 
-    @property
-    def conditional(self):
-        """Document the If-Match header (and its 412) on a change of one campaign."""
-        return self.accepts(if_match=True)
+    def operation(self, operation_id, status, schema, *, errors=(401, 404), query=None,
+                  body=None, example=None, headers=None, if_match=False,
+                  idempotency_key=False):
+        """The stack every view wears, as one decorator: its operationId, its query and
+        body arguments (the view gets them in that order), its answer, its errors and
+        the request headers it reads (see ``accepts``).
+        """
+        def decorator(func):
+            if if_match or idempotency_key:
+                func = self.accepts(if_match=if_match, idempotency_key=idempotency_key)(func)
+            func = self.response(status, schema, headers=headers)(self.errors(*errors)(func))
+            if body is not None:
+                func = self.arguments(body, example=example)(func)
+            if query is not None:
+                func = self.arguments(query, location="query")(func)
+            return self.doc(operationId=operation_id)(func)
+        return decorator
 
     def arguments(self, schema, *, location="json", required=True, **kwargs):
         """Parse arguments; a JSON body must also arrive as JSON.

@@ -91,23 +91,32 @@ def _counted(field):
     return "text" if isinstance(field, ma.fields.String) else "items"
 
 
+# What a Length says of its bound, for text (in characters) and for other values (items).
+LENGTH_SENTENCES = {
+    "text": {"equal": "Must be exactly {equal} characters long.",
+             "between": "Must be {low} to {high} characters long.",
+             "at_most": "Must be at most {high} characters long.",
+             "at_least": "Must be at least {low} characters long."},
+    "items": {"equal": "Must hold exactly {equal} items.",
+              "between": "Must hold {low} to {high} items.",
+              "at_most": "Must hold at most {high} items.",
+              "at_least": "Must hold at least {low} items."},
+}
+
+
 def length_message(validator, field):
     low, high, equal = validator.min, validator.max, validator.equal
-    if _counted(field) == "text":
-        if equal is not None:
-            return f"Must be exactly {equal} characters long."
-        if low and high is not None:
-            return f"Must be {low} to {high} characters long."
-        if high is not None:
-            return f"Must be at most {high} characters long."
-        return "Must not be empty." if low == 1 else f"Must be at least {low} characters long."
     if equal is not None:
-        return f"Must hold exactly {equal} items."
-    if low and high is not None:
-        return f"Must hold {low} to {high} items."
-    if high is not None:
-        return f"Must hold at most {high} items."
-    return "Must not be empty." if low == 1 else f"Must hold at least {low} items."
+        bound = "equal"
+    elif low and high is not None:
+        bound = "between"
+    elif high is not None:
+        bound = "at_most"
+    elif low == 1:
+        return "Must not be empty."
+    else:
+        bound = "at_least"
+    return LENGTH_SENTENCES[_counted(field)][bound].format(low=low, high=high, equal=equal)
 
 
 def range_message(validator):

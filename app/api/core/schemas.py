@@ -259,3 +259,15 @@ def page_body(items, total, args, *, has_more=None):
     return {"success": True, "data": items,
             "pagination": {"total": total, "limit": args["limit"], "offset": args["offset"],
                            "has_more": has_more}}
+
+
+def load_each(schema, items):
+    """Load each item alone: ``(index, data)`` of the valid ones, and ``(index, item,
+    messages)`` of the others, so one bad item does not refuse the rest."""
+    valid, invalid = [], []
+    for index, item in enumerate(items):
+        try:
+            valid.append((index, schema.load(item)))
+        except ma.ValidationError as exc:
+            invalid.append((index, item, exc.messages))
+    return valid, invalid

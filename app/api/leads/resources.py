@@ -1,9 +1,8 @@
-import marshmallow as ma
 from flask import g
 from flask.views import MethodView
 
 from app.api.core.blueprint import Blueprint
-from app.api.core.schemas import DeletedSchema, envelope, page_body
+from app.api.core.schemas import DeletedSchema, envelope, load_each, page_body
 from app.api.leads.schemas import (
     LeadDetailEnvelope,
     LeadInSchema,
@@ -20,27 +19,13 @@ LeadDeletedEnvelope = envelope(DeletedSchema, "LeadDeletedEnvelope")
 _lead_schema = LeadInSchema()
 
 
-def _validate_each(items):
-    """Valid leads, and each invalid one with its index and reasons."""
-    valid, invalid = [], []
-    for index, item in enumerate(items):
-        try:
-            valid.append(_lead_schema.load(item))
-        except ma.ValidationError as exc:
-            invalid.append({"index": index, "email": item.get("email"), "errors": exc.messages})
-    return valid, invalid
-
-
 @blp.route("/<string:campaign_id>/leads")
 class CampaignLeads(MethodView):
-    @blp.doc(operationId="addLeads")
-    @blp.arguments(LeadsAddSchema, example={"leads": [
+    @blp.operation("addLeads", 200, LeadsAddedEnvelope, errors=(401, 404, 409),
+                   body=LeadsAddSchema, idempotency_key=True, example={"leads": [
         {"email": "grace@globex.test", "first_name": "Grace", "company": "Globex",
          "custom_fields": {"role": "CTO"}},
         {"email": "alan@initech.test", "first_name": "Alan"}]})
-    @blp.response(200, LeadsAddedEnvelope)
-    @blp.errors(401, 404, 409)
-    @blp.idempotent
     def post(self, data, campaign_id):
         """Add up to 1000 leads; each is validated alone
 
@@ -49,14 +34,13 @@ class CampaignLeads(MethodView):
         that unsubscribed or bounced in this workspace in `suppressed`. Not on a
         completed campaign (409).
         """
-        valid, invalid = _validate_each(data["leads"])
-        result = service.add_leads(g.tenant, campaign_id, leads=valid)
+        valid, invalid = load_each(_lead_schema, data["leads"])
+        result = service.add_leads(g.tenant, campaign_id, leads=[lead for _, lead in valid])
+        invalid = [{"index": index, "email": item.get("email"), "errors": messages}
+                   for index, item, messages in invalid]
         return {"success": True, "data": {**result, "invalid": invalid}}
 
-    @blp.doc(operationId="listLeads")
-    @blp.arguments(LeadListQuerySchema, location="query")
-    @blp.response(200, LeadListEnvelope)
-    @blp.errors(401, 404)
+    @blp.operation("listLeads", 200, LeadListEnvelope, query=LeadListQuerySchema)
     def get(self, args, campaign_id):
         """List a campaign's leads with their sending state
 
@@ -69,9 +53,7 @@ class CampaignLeads(MethodView):
 
 @blp.route("/<string:campaign_id>/leads/<string:lead_id>")
 class CampaignLeadById(MethodView):
-    @blp.doc(operationId="getCampaignLead")
-    @blp.response(200, LeadDetailEnvelope)
-    @blp.errors(401, 404)
+    @blp.operation("getCampaignLead", 200, LeadDetailEnvelope)
     def get(self, campaign_id, lead_id):
         """Get a lead with its messages: step, subject, status, sent_at and error
 
@@ -80,9 +62,7 @@ class CampaignLeadById(MethodView):
         """
         return {"success": True, "data": service.get_lead(g.tenant, campaign_id, lead_id)}
 
-    @blp.doc(operationId="deleteLead")
-    @blp.response(200, LeadDeletedEnvelope)
-    @blp.errors(401, 404)
+    @blp.operation("deleteLead", 200, LeadDeletedEnvelope)
     def delete(self, campaign_id, lead_id):
         """Remove a lead; nothing more is sent to it
 

@@ -21,10 +21,7 @@ MailboxDeletedEnvelope = envelope(DeletedSchema, "MailboxDeletedEnvelope")
 
 @blp.route("")
 class Mailboxes(MethodView):
-    @blp.doc(operationId="listMailboxes")
-    @blp.arguments(MailboxListQuerySchema, location="query")
-    @blp.response(200, MailboxListEnvelope)
-    @blp.errors(401, 404)
+    @blp.operation("listMailboxes", 200, MailboxListEnvelope, query=MailboxListQuerySchema)
     def get(self, args):
         """List a workspace's mailboxes, newest first
 
@@ -34,15 +31,12 @@ class Mailboxes(MethodView):
         items, total = service.list_mailboxes(g.tenant, **args)
         return page_body(items, total, args)
 
-    @blp.doc(operationId="createMailbox")
-    @blp.arguments(MailboxCreateSchema, example={
+    @blp.operation("createMailbox", 201, MailboxEnvelope, errors=(401, 404, 409),
+                   body=MailboxCreateSchema, idempotency_key=True, example={
         "workspace_slug": "acme-corp", "email": "ada@acme.test", "from_name": "Ada",
         "smtp": {"host": "smtp.acme.test", "port": 587, "security": "starttls",
                  "username": "ada@acme.test", "password": "app-password"},
         "daily_limit": 50})
-    @blp.response(201, MailboxEnvelope)
-    @blp.errors(401, 404, 409)
-    @blp.idempotent
     def post(self, data):
         """Add a mailbox (its passwords are stored encrypted and never returned)
 
@@ -54,9 +48,7 @@ class Mailboxes(MethodView):
 
 @blp.route("/<string:mailbox_id>")
 class MailboxById(MethodView):
-    @blp.doc(operationId="getMailbox")
-    @blp.response(200, MailboxEnvelope)
-    @blp.errors(401, 404)
+    @blp.operation("getMailbox", 200, MailboxEnvelope)
     def get(self, mailbox_id):
         """Get a mailbox with today's count and cap
 
@@ -64,10 +56,8 @@ class MailboxById(MethodView):
         """
         return {"success": True, "data": service.get_mailbox(g.tenant, mailbox_id)}
 
-    @blp.doc(operationId="updateMailbox")
-    @blp.arguments(MailboxUpdateSchema, example={"daily_limit": 80, "status": "paused"})
-    @blp.response(200, MailboxEnvelope)
-    @blp.errors(401, 404, 409)
+    @blp.operation("updateMailbox", 200, MailboxEnvelope, errors=(401, 404, 409),
+                   body=MailboxUpdateSchema, example={"daily_limit": 80, "status": "paused"})
     def patch(self, changes, mailbox_id):
         """Update a mailbox, merged key by key; pause or resume it
 
@@ -77,9 +67,7 @@ class MailboxById(MethodView):
         return {"success": True,
                 "data": service.update_mailbox(g.tenant, mailbox_id, changes=changes)}
 
-    @blp.doc(operationId="deleteMailbox")
-    @blp.response(200, MailboxDeletedEnvelope)
-    @blp.errors(401, 404, 409)
+    @blp.operation("deleteMailbox", 200, MailboxDeletedEnvelope, errors=(401, 404, 409))
     def delete(self, mailbox_id):
         """Delete a mailbox no active campaign sends through alone
 
@@ -92,10 +80,7 @@ class MailboxById(MethodView):
 
 @blp.route("/<string:mailbox_id>/test")
 class MailboxTest(MethodView):
-    @blp.doc(operationId="testMailbox")
-    @blp.response(200, ConnectionTestEnvelope)
-    @blp.errors(401, 404)
-    @blp.idempotent
+    @blp.operation("testMailbox", 200, ConnectionTestEnvelope, idempotency_key=True)
     def post(self, mailbox_id):
         """Log in to the mailbox's SMTP (and IMAP) server and say whether it worked
 

@@ -3,6 +3,7 @@ from flask import g
 from flask.views import MethodView
 
 from app.api.core.blueprint import Blueprint
+from app.api.core.schemas import load_each
 from app.api.paging import cursor_body
 from app.api.suppressions.schemas import (
     INVALID,
@@ -24,25 +25,10 @@ blp = Blueprint("suppressions", __name__,
 _item_schema = SuppressionInSchema()
 
 
-def _validate_each(items):
-    """Valid items with their index, and each invalid one with its reasons."""
-    valid, invalid = [], []
-    for index, item in enumerate(items):
-        try:
-            valid.append((index, _item_schema.load(item)))
-        except ma.ValidationError as exc:
-            value = item.get("value") if isinstance(item, dict) else None
-            invalid.append({"index": index, "value": value, "kind": None,
-                            "result": INVALID, "errors": exc.messages})
-    return valid, invalid
-
-
 @blp.route("")
 class Suppressions(MethodView):
-    @blp.doc(operationId="listSuppressions")
-    @blp.arguments(SuppressionListQuerySchema, location="query")
-    @blp.response(200, SuppressionListEnvelope)
-    @blp.errors(401, 404)
+    @blp.operation("listSuppressions", 200, SuppressionListEnvelope,
+                   query=SuppressionListQuerySchema)
     def get(self, args):
         """List a workspace's suppressed addresses and domains, newest first, by cursor
 
@@ -53,14 +39,11 @@ class Suppressions(MethodView):
         items, has_more = service.list_suppressions(g.tenant, **args)
         return cursor_body(items, args["limit"], has_more, lambda item: item.email)
 
-    @blp.doc(operationId="addSuppressions")
-    @blp.arguments(WorkspaceQuerySchema, location="query")
-    @blp.arguments(SuppressionsAddSchema, example={"suppressions": [
+    @blp.operation("addSuppressions", 200, SuppressionsAddedEnvelope,
+                   query=WorkspaceQuerySchema, body=SuppressionsAddSchema,
+                   idempotency_key=True, example={"suppressions": [
         {"value": "jane@acme.com", "reason": "Asked by phone not to be mailed."},
         {"value": "competitor.com", "kind": "domain"}]})
-    @blp.response(200, SuppressionsAddedEnvelope)
-    @blp.errors(401, 404)
-    @blp.idempotent
     def post(self, query, data):
         """Suppress up to 1000 addresses or domains, each validated alone
 
@@ -68,7 +51,11 @@ class Suppressions(MethodView):
         `errors`). The workspace's open leads that the new values match end at once, as
         `suppressed`, with a `lead.suppressed` event each; `leads_ended` counts them.
         """
-        valid, invalid = _validate_each(data["suppressions"])
+        valid, invalid = load_each(_item_schema, data["suppressions"])
+        invalid = [{"index": index,
+                    "value": item.get("value") if isinstance(item, dict) else None,
+                    "kind": None, "result": INVALID, "errors": messages}
+                   for index, item, messages in invalid]
         results, ended = service.add_suppressions(
             g.tenant, workspace=query["workspace"], items=[item for _, item in valid])
         answered = [{"index": index, "value": item["value"], "kind": item["kind"],
@@ -79,10 +66,8 @@ class Suppressions(MethodView):
         return {"success": True, "data": {**counts, "leads_ended": ended,
                                           "results": answered}}
 
-    @blp.doc(operationId="deleteSuppression")
-    @blp.arguments(SuppressionDeleteQuerySchema, location="query")
-    @blp.response(200, SuppressionDeletedEnvelope)
-    @blp.errors(401, 404)
+    @blp.operation("deleteSuppression", 200, SuppressionDeletedEnvelope,
+                   query=SuppressionDeleteQuerySchema)
     def delete(self, args):
         """Take an address or domain off the list; leads it ended stay ended
 

@@ -29,10 +29,7 @@ def _allow_http():
 
 @blp.route("")
 class Webhooks(MethodView):
-    @blp.doc(operationId="listWebhooks")
-    @blp.arguments(WebhookListQuerySchema, location="query")
-    @blp.response(200, WebhookListEnvelope)
-    @blp.errors(401, 404)
+    @blp.operation("listWebhooks", 200, WebhookListEnvelope, query=WebhookListQuerySchema)
     def get(self, args):
         """List a workspace's webhooks, newest first
 
@@ -41,13 +38,10 @@ class Webhooks(MethodView):
         items, total = service.list_webhooks(g.tenant, **args)
         return page_body(items, total, args)
 
-    @blp.doc(operationId="createWebhook")
-    @blp.arguments(WebhookCreateSchema, example={
+    @blp.operation("createWebhook", 201, WebhookCreatedEnvelope, body=WebhookCreateSchema,
+                   idempotency_key=True, example={
         "workspace_slug": "acme-corp", "url": "https://crm.example.com/hooks/campaigns",
         "events": ["lead.replied", "campaign.completed"], "description": "CRM sync"})
-    @blp.response(201, WebhookCreatedEnvelope)
-    @blp.errors(401, 404)
-    @blp.idempotent
     def post(self, data):
         """Create a webhook; the answer shows its signing secret, this once
 
@@ -62,9 +56,7 @@ class Webhooks(MethodView):
 
 @blp.route("/<string:webhook_id>")
 class WebhookById(MethodView):
-    @blp.doc(operationId="getWebhook")
-    @blp.response(200, WebhookEnvelope)
-    @blp.errors(401, 404)
+    @blp.operation("getWebhook", 200, WebhookEnvelope)
     def get(self, webhook_id):
         """Get a webhook, with why it was disabled if it was
 
@@ -73,10 +65,8 @@ class WebhookById(MethodView):
         """
         return {"success": True, "data": service.get_webhook(g.tenant, webhook_id)}
 
-    @blp.doc(operationId="updateWebhook")
-    @blp.arguments(WebhookUpdateSchema, example={"events": ["*"], "status": "enabled"})
-    @blp.response(200, WebhookEnvelope)
-    @blp.errors(401, 404)
+    @blp.operation("updateWebhook", 200, WebhookEnvelope, body=WebhookUpdateSchema,
+                   example={"events": ["*"], "status": "enabled"})
     def patch(self, changes, webhook_id):
         """Change a webhook's URL, events, description or status
 
@@ -87,9 +77,7 @@ class WebhookById(MethodView):
                                          allow_http=_allow_http())
         return {"success": True, "data": webhook}
 
-    @blp.doc(operationId="deleteWebhook")
-    @blp.response(200, WebhookDeletedEnvelope)
-    @blp.errors(401, 404)
+    @blp.operation("deleteWebhook", 200, WebhookDeletedEnvelope)
     def delete(self, webhook_id):
         """Delete a webhook and its deliveries
 
@@ -101,10 +89,7 @@ class WebhookById(MethodView):
 
 @blp.route("/<string:webhook_id>/test")
 class WebhookTest(MethodView):
-    @blp.doc(operationId="testWebhook")
-    @blp.response(202, DeliveryEnvelope)
-    @blp.errors(401, 404)
-    @blp.idempotent
+    @blp.operation("testWebhook", 202, DeliveryEnvelope, idempotency_key=True)
     def post(self, webhook_id):
         """Send a webhook.test event to this webhook alone
 
@@ -116,10 +101,8 @@ class WebhookTest(MethodView):
 
 @blp.route("/<string:webhook_id>/deliveries")
 class WebhookDeliveries(MethodView):
-    @blp.doc(operationId="listWebhookDeliveries")
-    @blp.arguments(DeliveryListQuerySchema, location="query")
-    @blp.response(200, DeliveryListEnvelope)
-    @blp.errors(401, 404)
+    @blp.operation("listWebhookDeliveries", 200, DeliveryListEnvelope,
+                   query=DeliveryListQuerySchema)
     def get(self, args, webhook_id):
         """List a webhook's deliveries, newest first, by cursor
 
@@ -131,10 +114,7 @@ class WebhookDeliveries(MethodView):
 
 @blp.route("/<string:webhook_id>/deliveries/<string:delivery_id>/retry")
 class WebhookDeliveryRetry(MethodView):
-    @blp.doc(operationId="retryWebhookDelivery")
-    @blp.response(202, DeliveryEnvelope)
-    @blp.errors(401, 404)
-    @blp.idempotent
+    @blp.operation("retryWebhookDelivery", 202, DeliveryEnvelope, idempotency_key=True)
     def post(self, webhook_id, delivery_id):
         """Make a delivery due now again
 
