@@ -34,7 +34,8 @@ class TrimmedString(ma.fields.String):
         for validator in self.validators:
             if (isinstance(validator, ma.validate.Length) and validator.max is not None
                     and len(value) > validator.max):
-                raise ma.ValidationError(f"Longer than {validator.max} characters.")
+                raise ma.ValidationError(
+                    f"Must be at most {validator.max} characters long, as sent.")
         return value.strip()
 
 

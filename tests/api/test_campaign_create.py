@@ -101,6 +101,14 @@ def test_name_of_201_characters_is_422(api, tenant):
     assert count_campaigns() == 0
 
 
+@pytest.mark.parametrize("name", ["n" * 201, " " + "n" * 200, "n" * 199 + "  "])
+def test_a_name_over_200_characters_as_sent_says_so_in_a_sentence(api, tenant, name):
+    response = api.post(BASE, json={"workspace_slug": tenant.slug, "name": name})
+    assert response.status_code == 422
+    assert response.json["error"]["details"]["fields"]["name"] == [
+        "Must be at most 200 characters long, as sent."]
+
+
 @pytest.mark.parametrize("name", ["", "   ", "\t\n"])
 def test_blank_name_is_422(api, tenant, name):
     response = api.post(BASE, json={"workspace_slug": tenant.slug, "name": name})
