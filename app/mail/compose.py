@@ -17,6 +17,7 @@ from email import policy
 from email.charset import BASE64, Charset
 from email.generator import BytesGenerator
 from email.header import Header
+from email.headerregistry import Address
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr
@@ -30,7 +31,21 @@ URL = re.compile(r"https?://[^\s<>\"')\]]*[^\s<>\"')\].,;:!?]")
 # Long unbreakable header values (List-Unsubscribe URLs) must stay as they are, not be
 # folded into encoded words: allow lines up to SMTP's own limit.
 MAX_LINE = 998
-POLICY = policy.compat32.clone(linesep="\r\n", max_line_length=MAX_LINE)
+
+
+class WirePolicy(policy.Compat32):
+    """compat32 with CRLF line ends and SMTP's line limit. A header value that is ASCII
+    and fits on its line is written as it is; compat32 would build a Header object for
+    it to find that out. Any other value goes the package's own way."""
+
+    def fold_binary(self, name, value):
+        if (isinstance(value, str) and value.isascii()
+                and len(name) + 2 + len(value) <= self.max_line_length):
+            return f"{name}: {value}{self.linesep}".encode("ascii")
+        return super().fold_binary(name, value)
+
+
+POLICY = WirePolicy(linesep="\r\n", max_line_length=MAX_LINE)
 # A body whose lines fit goes as it is (7bit, or 8bit when not ASCII); a longer line is
 # base64 (the email package's C-speed encoder).
 AS_IS, WRAPPED = Charset("utf-8"), Charset("utf-8")
@@ -217,11 +232,18 @@ def _plain(text):
     return text.isascii() and "=?" not in text
 
 
+def checked_address(address):
+    """``address``, once the email package's address parser takes it whole (ValueError
+    or MessageError otherwise: ``a>@b`` would go out to ``a``)."""
+    Address(addr_spec=one_line(address))
+    return address
+
+
 def address_header(name, address):
     """``Name <address>``: quoted by the email package where the name needs it, an
     encoded word where it is not plain ASCII."""
     one_line(name)
-    one_line(address)
+    checked_address(address)
     if not name or _plain(name):
         return formataddr((name, address))
     return f"{AS_IS.header_encode(name)} <{address}>"
@@ -236,11 +258,14 @@ def _text_part(text, subtype):
 
 def email_message(parts):
     """``parts`` as a MIME message (the email package's writer)."""
-    msg = MIMEMultipart("alternative", policy=POLICY)
+    # A boundary of 144 random bits cannot be in the text (nobody can guess it), so the
+    # generator need not search the text for its own, which it does when it picks one.
+    msg = MIMEMultipart("alternative", boundary=f"=_{secrets.token_urlsafe(18)}",
+                        policy=POLICY)
     msg["From"] = address_header(parts.from_name, parts.sender)
     msg["To"] = address_header(parts.to_name, parts.recipient)
     if parts.reply_to:
-        msg["Reply-To"] = one_line(parts.reply_to)
+        msg["Reply-To"] = checked_address(parts.reply_to)
     subject = one_line(parts.subject)
     msg["Subject"] = subject if _plain(subject) else Header(subject, AS_IS, header_name="Subject")
     msg["Date"] = one_line(parts.date)
