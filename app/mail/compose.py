@@ -9,6 +9,7 @@ subject that is not plain ASCII), and the one check that policy made, no line br
 a header value, is made here on every value.
 """
 import datetime as dt
+import functools
 import html
 import re
 import secrets
@@ -232,9 +233,11 @@ def _plain(text):
     return text.isascii() and "=?" not in text
 
 
+@functools.lru_cache(maxsize=4096)
 def checked_address(address):
     """``address``, once the email package's address parser takes it whole (ValueError
-    or MessageError otherwise: ``a>@b`` would go out to ``a``)."""
+    or MessageError otherwise: ``a>@b`` would go out to ``a``). Remembered: a
+    mailbox's own address is checked once, not for each of its mails."""
     Address(addr_spec=one_line(address))
     return address
 
