@@ -20,7 +20,7 @@ from peewee import fn
 from app import clock
 from app.database import lock_rows
 from app.models import MAILBOX_ACTIVE, Campaign, CampaignEvent, Lead, Mailbox
-from app.outbox import emit, lead_data
+from app.outbox import emit, emit_many, lead_data
 from app.sending.schedule import next_due, step_delay
 
 
@@ -190,31 +190,51 @@ def advance_lead(lead_id, step, sequence, now, *, sent=False, lead=None):
     what it takes before the campaign's row).
 
     ``lead``: the Lead itself when the caller has it (its workspace, campaign and email
-    name the event); without it a completion reads them."""
-    due = next_due(sequence, step, now)
-    changes = {Lead.current_step: step, Lead.attempts: 0}
-    if sent:
-        changes[Lead.last_sent_at] = now
-    if due is not None:
-        moves = {Lead.next_send_at: due, Lead.status: LeadStatus.IN_PROGRESS}
-    else:
-        moves = {Lead.status: LeadStatus.COMPLETED, Lead.next_send_at: None,
-                 Lead.finished_at: now}
-    moved = (Lead.update({**changes, **moves})
-             .where((Lead.id == lead_id) & Lead.status.in_(OPEN_LEAD_STATUSES)).execute())
-    if not moved:
-        Lead.update(changes).where(Lead.id == lead_id).execute()
-    elif due is not None:
+    name the event); without it, it is read."""
+    if lead is None:
+        lead = Lead.select(Lead.id, Lead.campaign, Lead.workspace, Lead.email).where(
+            Lead.id == lead_id).first()
         if lead is None:
-            lead = Lead.select(Lead.id, Lead.campaign, Lead.workspace, Lead.email).where(
-                Lead.id == lead_id).get()
-        pull_due(lead.campaign_id, due)
-    completed = bool(moved) and due is None
-    if completed:
-        if lead is None:
-            lead = Lead.select(Lead.id, Lead.campaign, Lead.workspace, Lead.email).where(
-                Lead.id == lead_id).get()
-        emit(lead.workspace_id, "lead.completed", lead_data(lead, step=step), now=now)
+            return False  # deleted meanwhile: nothing to record
+    return bool(advance_leads([(lead, step)], sequence, now, sent=sent))
+
+
+def advance_leads(had, sequence, now, *, sent=False, events=None):
+    """advance_lead for several leads of one campaign, ``(Lead, step)`` pairs, in a few
+    statements per step whatever their number. Returns the leads that completed. Their
+    ``lead.completed`` events are appended to ``events`` (a list of ``(type, data)``
+    pairs the caller emits, app.outbox.emit_many) when given, else emitted here."""
+    by_step = {}
+    for lead, step in had:
+        by_step.setdefault(step, []).append(lead)
+    completed = []
+    for step, leads in by_step.items():
+        due = next_due(sequence, step, now)
+        changes = {Lead.current_step: step, Lead.attempts: 0}
+        if sent:
+            changes[Lead.last_sent_at] = now
+        if due is not None:
+            moves = {Lead.next_send_at: due, Lead.status: LeadStatus.IN_PROGRESS}
+        else:
+            moves = {Lead.status: LeadStatus.COMPLETED, Lead.next_send_at: None,
+                     Lead.finished_at: now}
+        ids = [lead.id for lead in leads]
+        moved = {lead_id for (lead_id,) in (
+            Lead.update({**changes, **moves})
+            .where(Lead.id.in_(ids) & Lead.status.in_(OPEN_LEAD_STATUSES))
+            .returning(Lead.id).tuples().execute())}
+        if len(moved) < len(ids):
+            Lead.update(changes).where(Lead.id.in_([i for i in ids if i not in moved])).execute()
+        if moved and due is not None:
+            pull_due(leads[0].campaign_id, due)
+        elif due is None:
+            completed.extend(lead for lead in leads if lead.id in moved)
+    done = [("lead.completed", lead_data(lead, step=lead_step))
+            for lead, lead_step in had if lead in completed]
+    if events is not None:
+        events.extend(done)
+    elif done:
+        emit_many(completed[0].workspace_id, done, now=now)
     return completed
 
 

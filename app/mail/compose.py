@@ -1,18 +1,27 @@
 """Turn a (lead, step) into a MIME message: headers, threading, text and HTML parts.
 
-Every message is written by the email package's own generator (encoded words for
-non-ASCII names and subjects, quoting, folding, 8bit or quoted-printable bodies).
+Every message is written by the email package's own generator. Its ``compat32`` model
+(``email.mime``) is used, not the header registry of ``email.policy.SMTP``: parsing and
+refolding each header value it was just given was most of the time a mail took, and
+every value here is already known to be one line. So the package's quoting and encoded
+words are asked for where they are needed (``formataddr`` for names, ``Header`` for a
+subject that is not plain ASCII), and the one check that policy made, no line break in
+a header value, is made here on every value.
 """
 import datetime as dt
+import functools
 import html
 import re
 import secrets
 from dataclasses import dataclass
 from email import policy
+from email.charset import BASE64, Charset
 from email.generator import BytesGenerator
+from email.header import Header
 from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import format_datetime
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import format_datetime, formataddr
 from io import BytesIO
 
 from app.mail import templates, tokens
@@ -22,7 +31,26 @@ from app.mail import templates, tokens
 URL = re.compile(r"https?://[^\s<>\"')\]]*[^\s<>\"')\].,;:!?]")
 # Long unbreakable header values (List-Unsubscribe URLs) must stay as they are, not be
 # folded into encoded words: allow lines up to SMTP's own limit.
-POLICY = policy.SMTP.clone(max_line_length=998)
+MAX_LINE = 998
+
+
+class WirePolicy(policy.Compat32):
+    """compat32 with CRLF line ends and SMTP's line limit. A header value that is ASCII
+    and fits on its line is written as it is; compat32 would build a Header object for
+    it to find that out. Any other value goes the package's own way."""
+
+    def fold_binary(self, name, value):
+        if (isinstance(value, str) and value.isascii()
+                and len(name) + 2 + len(value) <= self.max_line_length):
+            return f"{name}: {value}{self.linesep}".encode("ascii")
+        return super().fold_binary(name, value)
+
+
+POLICY = WirePolicy(linesep="\r\n", max_line_length=MAX_LINE)
+# A body whose lines fit goes as it is (7bit, or 8bit when not ASCII); a longer line is
+# base64 (the email package's C-speed encoder).
+AS_IS, WRAPPED = Charset("utf-8"), Charset("utf-8")
+AS_IS.body_encoding, WRAPPED.body_encoding = None, BASE64
 # Random bytes in a Message-ID's left part: 18 bytes, 144 bits, 24 characters.
 MESSAGE_ID_BYTES = 18
 
@@ -191,31 +219,72 @@ def linkify(text, link):
     return "".join(out)
 
 
+def one_line(value):
+    """``value``, refused (ValueError) when it holds a line break of any kind (CR, LF,
+    U+2028...): written through, a header value with one ends the headers early."""
+    if value.splitlines() not in ([], [value]):
+        raise ValueError("Header values may not contain line breaks.")
+    return value
+
+
+def _plain(text):
+    """Whether ``text`` can go into a header as it is: ASCII, and nothing a reader would
+    take for an encoded word."""
+    return text.isascii() and "=?" not in text
+
+
+@functools.lru_cache(maxsize=4096)
+def checked_address(address):
+    """``address``, once the email package's address parser takes it whole (ValueError
+    or MessageError otherwise: ``a>@b`` would go out to ``a``). Remembered: a
+    mailbox's own address is checked once, not for each of its mails."""
+    Address(addr_spec=one_line(address))
+    return address
+
+
+def address_header(name, address):
+    """``Name <address>``: quoted by the email package where the name needs it, an
+    encoded word where it is not plain ASCII."""
+    one_line(name)
+    checked_address(address)
+    if not name or _plain(name):
+        return formataddr((name, address))
+    return f"{AS_IS.header_encode(name)} <{address}>"
+
+
+def _text_part(text, subtype):
+    longest = max((len(line.encode()) for line in text.splitlines()), default=0)
+    part = MIMEText(text, subtype, AS_IS if longest <= MAX_LINE else WRAPPED, policy=POLICY)
+    del part["MIME-Version"]  # the message's own says it once
+    return part
+
+
 def email_message(parts):
-    """``parts`` as an EmailMessage (the email package's writer)."""
-    msg = EmailMessage(policy=POLICY)
-    # Every header is set as text, so the email package's own check applies to each: a
-    # value with a line break of any kind (CR, LF, U+2028...) is a ValueError, never a
-    # header of its own. (A prebuilt header object or an Address would pass unchecked.)
-    msg["From"] = str(Address(display_name=parts.from_name, addr_spec=parts.sender))
-    msg["To"] = str(Address(display_name=parts.to_name, addr_spec=parts.recipient))
+    """``parts`` as a MIME message (the email package's writer)."""
+    # A boundary of 144 random bits cannot be in the text (nobody can guess it), so the
+    # generator need not search the text for its own, which it does when it picks one.
+    msg = MIMEMultipart("alternative", boundary=f"=_{secrets.token_urlsafe(18)}",
+                        policy=POLICY)
+    msg["From"] = address_header(parts.from_name, parts.sender)
+    msg["To"] = address_header(parts.to_name, parts.recipient)
     if parts.reply_to:
-        msg["Reply-To"] = parts.reply_to
-    msg["Subject"] = parts.subject
-    msg["Date"] = parts.date
-    msg["Message-ID"] = parts.message_id
+        msg["Reply-To"] = checked_address(parts.reply_to)
+    subject = one_line(parts.subject)
+    msg["Subject"] = subject if _plain(subject) else Header(subject, AS_IS, header_name="Subject")
+    msg["Date"] = one_line(parts.date)
+    msg["Message-ID"] = one_line(parts.message_id)
     if parts.thread_ids:
-        msg["In-Reply-To"] = parts.thread_ids[-1]
-        msg["References"] = " ".join(parts.thread_ids)
-    msg["List-Unsubscribe"] = f"<{parts.unsubscribe}>"
+        msg["In-Reply-To"] = one_line(parts.thread_ids[-1])
+        msg["References"] = one_line(" ".join(parts.thread_ids))
+    msg["List-Unsubscribe"] = f"<{one_line(parts.unsubscribe)}>"
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    msg.set_content(parts.text)
-    msg.add_alternative(parts.html, subtype="html")
+    msg.attach(_text_part(parts.text, "plain"))
+    msg.attach(_text_part(parts.html, "html"))
     return msg
 
 
 def message_bytes(parts):
     """What smtplib's send_message would put on the wire for ``email_message(parts)``."""
     out = BytesIO()
-    BytesGenerator(out).flatten(email_message(parts), linesep="\r\n")
+    BytesGenerator(out, policy=POLICY).flatten(email_message(parts))
     return out.getvalue()

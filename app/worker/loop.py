@@ -12,6 +12,7 @@ nor the loop.
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from app import clock
@@ -208,21 +209,16 @@ class Dispatcher:
                                 stopping=self.stopping.is_set)
 
     def deliver_all(self, claims, summary):
-        """Send ``claims`` (one campaign's) in order, adding each outcome to ``summary``.
+        """Send ``claims`` (one campaign's) round by round, adding each outcome to
+        ``summary`` (delivery.send_all: a round's mails go out at once, one per SMTP
+        session).
 
         Once stopping, a claim not yet ``sending`` is given back; one that is (its move
-        committed with the previous mail's record) is the mail in flight and goes out.
+        committed with the previous round's record) is a mail in flight and goes out.
         """
-        started = False  # whether the claim at hand is sending already
-        for i, claim in enumerate(claims):
-            if not started:
-                started = not self.stopping.is_set() and self.start(claim)
-            if not started:
-                # Stopping, paused meanwhile, or the lease was lost: not attempted.
-                self.release(claim)
-                summary.add("released")
-                continue
-            following = claims[i + 1] if i + 1 < len(claims) else None
-            result = self.deliver(claim, following=following)
-            summary.add(result.outcome)
-            started = result.next_started
+        with ThreadPoolExecutor(max_workers=delivery.ROUND, thread_name_prefix="smtp") as pool:
+            for outcome in delivery.send_all(claims, transports=self.transports,
+                                             composer=self.composer,
+                                             lease=seconds(self.sending_seconds), pool=pool,
+                                             stopping=self.stopping.is_set):
+                summary.add(outcome)

@@ -1,12 +1,15 @@
 """Campaigns sending from tenants' mailboxes: each mailbox's own SMTP server (aiosmtpd
 with AUTH after STARTTLS), its caps, its gaps and its login faults."""
+import asyncio
 import datetime as dt
 import email
 from collections import Counter
 from email import policy
+from types import SimpleNamespace
 
 from app import database
 from app.models import Lead, Mailbox, Message, Webhook, WebhookEvent
+from app.worker import delivery
 from tests.conftest import BASE as CAMPAIGNS
 from tests.mailboxes.conftest import (
     BASE,
@@ -370,3 +373,42 @@ def test_a_lead_shows_the_mailbox_it_is_mailed_from(api, mailbox, start, dispatc
     assert [lead["mailbox_id"] for lead in after] == [ada, ada]
     one = api.get(f"{CAMPAIGNS}/{campaign_id}/leads/{after[0]['id']}").json["data"]
     assert one["mailbox_id"] == ada
+
+
+# ---- rounds: one mail per session on the wire at once ------------------------------------
+
+def test_the_mailboxes_of_a_round_send_at_the_same_time(mailbox, start, dispatcher,
+                                                       smtp_server):
+    mailbox("ada@acme.test", daily_limit=10)
+    mailbox("bob@acme.test", daily_limit=10)
+    start(_ids(), leads=leads(2))
+    sink, arrived, together = smtp_server.handler, [], []
+    keep = sink.handle_DATA
+
+    async def wait_for_the_other(server, session, envelope):
+        # Each DATA waits for the other mailbox's: sent one after the other, the first
+        # would wait alone until its timeout.
+        arrived.append(envelope.mail_from)
+        for _ in range(200):
+            if len(arrived) == 2:
+                together.append(envelope.mail_from)
+                break
+            await asyncio.sleep(0.01)
+        return await keep(server, session, envelope)
+
+    sink.handle_DATA = wait_for_the_other
+    assert dispatcher.run_once().sent == 2
+    assert sorted(together) == ["ada@acme.test", "bob@acme.test"]
+
+
+def test_a_round_holds_one_claim_per_session_in_their_order():
+    ada, bob = SimpleNamespace(id="mbx_ada"), SimpleNamespace(id="mbx_bob")
+    claims = [SimpleNamespace(name=name, mailbox=box) for name, box in
+              [("a1", ada), ("a2", ada), ("b1", bob), ("a3", ada), ("b2", bob)]]
+    assert [[c.name for c in turn] for turn in delivery.rounds(claims)] == [
+        ["a1", "b1"], ["a2", "b2"], ["a3"]]
+    relayed = [SimpleNamespace(name=f"r{i}", mailbox=None) for i in range(3)]
+    assert [[c.name for c in turn] for turn in delivery.rounds(relayed)] == [
+        ["r0"], ["r1"], ["r2"]]
+    many = [SimpleNamespace(name=i, mailbox=SimpleNamespace(id=i)) for i in range(40)]
+    assert [len(turn) for turn in delivery.rounds(many)] == [16, 16, 8]

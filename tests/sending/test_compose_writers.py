@@ -147,3 +147,21 @@ def test_a_line_break_in_a_header_value_is_refused_never_written(field, line_bre
 
     with pytest.raises(ValueError):
         compose.message_bytes(parts)
+
+
+@pytest.mark.parametrize("text", ["=?utf-8?q?x?=", "Zoë =?utf-8?b?eA==?="])
+def test_text_that_looks_like_an_encoded_word_reads_back_as_written(text):
+    parts = _parts(sender="ada@acme.test", from_name=text, recipient="grace@example.com",
+                   to_name=text, reply_to=None, subject=text, thread_ids=(), text="Hi",
+                   html="<p>Hi</p>")
+    msg = parsed(compose.message_bytes(parts))
+    assert msg["Subject"] == text
+    assert msg["From"].addresses[0].display_name == text
+    assert msg["To"].addresses[0].display_name == text
+
+
+def test_a_body_with_a_line_over_the_smtp_limit_is_encoded_to_fit():
+    parts = parts_for(sequence=[{"subject": "Hi", "body": "Grüße " + "x" * 1200}])
+    data = compose.message_bytes(parts)
+    assert max(map(len, data.split(b"\r\n"))) <= 998
+    assert "Grüße " + "x" * 1200 in parsed(data).get_body(("plain",)).get_content()

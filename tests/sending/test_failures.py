@@ -318,16 +318,16 @@ def test_stop_after_the_next_mail_was_marked_sending_sends_it_and_gives_the_rest
     leads = [{"email": f"lead{i}@example.com"} for i in range(4)]
     campaign_id = launch(leads=leads, sequence=ONE_STEP)
     # The second mail went to `sending` in the commit that recorded the first as sent;
-    # the stop comes while it is being composed, before its SMTP transaction.
-    build, calls = dispatcher.composer.build, []
+    # the stop comes after that commit, as its SMTP session is looked up.
+    for_claim, calls = dispatcher.transports.for_claim, []
 
-    def build_then_stop(**inputs):
+    def for_claim_then_stop(claim):
         calls.append(1)
         if len(calls) == 2:
             dispatcher.stop()
-        return build(**inputs)
+        return for_claim(claim)
 
-    dispatcher.composer.build = build_then_stop
+    dispatcher.transports.for_claim = for_claim_then_stop
 
     summary = dispatcher.run_once()
 
