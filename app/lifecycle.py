@@ -161,8 +161,13 @@ def pull_due(campaign_id, at):
 
 def pull_workspace(workspace_id, at):
     """A mailbox of the workspace can send sooner (resumed, a higher limit, a shorter
-    gap): its active campaigns are visited by ``at``; a visit that finds nothing for
-    that mailbox costs no more than a visit."""
+    gap, a row of its day gone without a mail): its active campaigns are visited by
+    ``at``; a visit that finds nothing for that mailbox costs no more than a visit.
+
+    Called after the commit of the change, in a statement of its own: it takes many
+    campaigns' rows, which inside a transaction holding another campaign's row could
+    deadlock with the same call from another campaign of the workspace. A crash before
+    it leaves a stamp late, not a mail lost (the campaign's own pull is in the commit)."""
     (Campaign.update(next_send_at=at)
      .where((Campaign.workspace == workspace_id) & (Campaign.status == CampaignStatus.ACTIVE)
             & (Campaign.next_send_at.is_null() | (Campaign.next_send_at > at))).execute())

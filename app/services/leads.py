@@ -106,12 +106,13 @@ def delete_lead(tenant, campaign_id, lead_id):
         if not deleted:
             raise _lead_not_found(lead_id)
         # Its messages no longer count against today's limit: room for another lead,
-        # and, when it was mailed from a mailbox, for the mailbox's other campaigns.
+        # and, when it was mailed from a mailbox, for the mailbox's other campaigns
+        # (after the commit, as pull_workspace says).
         now = clock.now()
         pull_due(campaign.id, now)
-        if mailed_from is not None:
-            pull_workspace(campaign.workspace_id, now)
         maybe_complete(campaign.id)
+    if mailed_from is not None:
+        pull_workspace(campaign.workspace_id, now)
     return lead_id
 
 

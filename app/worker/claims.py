@@ -36,6 +36,7 @@ from app.lifecycle import (
     advance_lead,
     maybe_complete,
     pull_due,
+    pull_workspace,
 )
 from app.mail.compose import message_id_for
 from app.models import Campaign, Lead, Message, Suppression
@@ -284,13 +285,18 @@ def start_many(claims, *, lease):
 
 def release(claim):
     """Give back a claim that was never attempted: the lead is due again at once."""
+    freed = False
     with transaction():
         if Message.delete().where(ours(claim, MessageStatus.CLAIMED)).execute():
             now = clock.now()
-            if (Lead.update(next_send_at=now)
-                    .where((Lead.id == claim.lead.id) & Lead.next_send_at.is_null()
-                           & Lead.status.in_(OPEN_LEAD_STATUSES)).execute()):
-                pull_due(claim.campaign_id, now)
+            (Lead.update(next_send_at=now)
+             .where((Lead.id == claim.lead.id) & Lead.next_send_at.is_null()
+                    & Lead.status.in_(OPEN_LEAD_STATUSES)).execute())
+            pull_due(claim.campaign_id, now)
+            freed = True
+    if freed and claim.mailbox is not None:
+        # Its mailbox's other campaigns may send (after the commit: pull_workspace).
+        pull_workspace(claim.mailbox.workspace_id, clock.now())
 
 
 def seconds(n):

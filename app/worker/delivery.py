@@ -37,6 +37,7 @@ from app.lifecycle import (
     advance_leads,
     maybe_complete,
     pull_due,
+    pull_workspace,
 )
 from app.mail.mailers import LoginFailure, PermanentFailure, TemporaryFailure, Unconfirmed
 from app.mail.templates import RenderError
@@ -274,14 +275,25 @@ def _retry(claim, error):
             if outcomes.finish(claim.lead, LeadStatus.FAILED, now, error=error):
                 _emit(claim, "message.failed", now, error=error)
                 maybe_complete(claim.campaign_id, now)
-            return "failed"
-        retry_at = now + seconds(60 * BACKOFF_MINUTES[attempts - 1])
-        (Lead.update(attempts=attempts, last_error=error, next_send_at=retry_at)
-         .where((Lead.id == claim.lead.id) & Lead.next_send_at.is_null()
-                & Lead.status.in_(OPEN_LEAD_STATUSES)).execute())
-        pull_due(claim.campaign_id, retry_at)
+        else:
+            retry_at = now + seconds(60 * BACKOFF_MINUTES[attempts - 1])
+            (Lead.update(attempts=attempts, last_error=error, next_send_at=retry_at)
+             .where((Lead.id == claim.lead.id) & Lead.next_send_at.is_null()
+                    & Lead.status.in_(OPEN_LEAD_STATUSES)).execute())
+        # The row is gone and counts against no limit: another due lead may go now
+        # (after the lead's row, the order every path takes the two).
+        pull_due(claim.campaign_id, now)
+    _room_back(claim.mailbox, now)
+    if attempts >= MAX_ATTEMPTS:
+        return "failed"
     log.warning("temporary failure for %s (attempt %d): %s", claim.message_pk, attempts, error)
     return "retried"
+
+
+def _room_back(mailbox, now):
+    """A row of ``mailbox``'s day went without a mail: its other campaigns may send."""
+    if mailbox is not None:
+        pull_workspace(mailbox.workspace_id, now)
 
 
 def _mailbox_fault(claim, error):

@@ -22,6 +22,7 @@ from app.lifecycle import (
     advance_lead,
     maybe_complete,
     pull_due,
+    pull_workspace,
 )
 from app.models import Campaign, Lead, Message
 
@@ -35,6 +36,7 @@ def reap():
                .join(Campaign, JOIN.INNER, on=(Message.campaign == Campaign.id))
                .where(Message.status.in_((MessageStatus.CLAIMED, MessageStatus.SENDING))
                       & (Message.claimed_until < now)))
+    freed = set()  # workspaces of the mailboxes whose rows went without a mail
     with transaction():
         # The messages alone are locked: the campaign's row is taken later, after the
         # lead's (advance_lead, maybe_complete), the order every path keeps.
@@ -42,17 +44,21 @@ def reap():
                     else expired)
         for row in rows:
             if row.status == MessageStatus.CLAIMED:
-                if (Message.delete().where((Message.id == row.id)
-                                           & (Message.status == MessageStatus.CLAIMED)).execute()
-                        and (Lead.update(next_send_at=now)
-                             .where((Lead.id == row.lead_id) & Lead.next_send_at.is_null()
-                                    & Lead.status.in_(OPEN_LEAD_STATUSES)).execute())):
+                if Message.delete().where((Message.id == row.id)
+                                          & (Message.status == MessageStatus.CLAIMED)).execute():
+                    (Lead.update(next_send_at=now)
+                     .where((Lead.id == row.lead_id) & Lead.next_send_at.is_null()
+                            & Lead.status.in_(OPEN_LEAD_STATUSES)).execute())
                     pull_due(row.campaign_id, now)
+                    if row.mailbox_id:
+                        freed.add(row.campaign.workspace_id)
             else:
                 unconfirm(Message.id == row.id, message_id=row.id, lead_id=row.lead_id,
                           step=row.step, sequence=row.campaign.sequence,
                           campaign_id=row.campaign_id, now=now,
                           error="dispatcher stopped during the SMTP transaction")
+    for workspace_id in freed:
+        pull_workspace(workspace_id, now)  # after the commit, as pull_workspace says
 
 
 def unconfirm(which, *, message_id, lead_id, step, sequence, campaign_id, now, error,

@@ -2,15 +2,11 @@
 limit) is mail the campaign could send now: its stamp comes back to now."""
 import datetime as dt
 
-import pytest
-
 from app import database
 from app.models import Campaign
 from tests.conftest import STEP
 
 
-@pytest.mark.xfail(strict=True, reason="a temporary failure pulls the stamp to its retry "
-                   "only (app.worker.delivery._retry), not to now for the room it frees")
 def test_a_temporary_failure_under_the_daily_limit_lets_the_next_lead_go_at_once(
         launch, dispatcher, frozen, smtp_server):
     dispatcher.webhooks = dispatcher.imap = False

@@ -3,8 +3,6 @@ campaign stamped at the mailbox's midnight because it was at its cap comes back 
 when another campaign's mail from it stops counting."""
 import datetime as dt
 
-import pytest
-
 from app import database
 from app.worker.loop import Summary
 from tests.conftest import BASE as CAMPAIGNS
@@ -14,9 +12,6 @@ from tests.scheduling.mailboxes.test_stamps import stamp_of
 ADA_MIDNIGHT = dt.datetime(2026, 12, 1, 0, 0)  # Monday 10:00 UTC's next local day
 
 
-@pytest.mark.xfail(strict=True, reason="a temporary failure pulls only its own campaign "
-                   "(app.worker.delivery._retry): the others on the mailbox stay at its "
-                   "midnight")
 def test_a_temporary_failure_frees_the_mailbox_for_the_other_campaigns(
         mailbox, start, dispatcher, smtp_server, frozen):
     ada = mailbox("ada@acme.test", daily_limit=1)
