@@ -62,12 +62,14 @@ class Senders:
 
     def due(self):
         """Which due leads these mailboxes can mail: those mailed from one of them,
-        and those not mailed yet."""
-        return Lead.mailbox.in_(list(self.slots)) | (Lead.current_step == 0)
+        those not mailed yet, and those mailed with no mailbox (through the relay
+        before the campaign had mailboxes, or from a mailbox since deleted)."""
+        return (Lead.mailbox.in_(list(self.slots)) | (Lead.current_step == 0)
+                | Lead.mailbox.is_null())
 
     def choose(self, lead):
         """The mailbox ``lead`` goes out from now, or None (it waits)."""
-        if lead.current_step > 0:
+        if lead.current_step > 0 and lead.mailbox_id is not None:
             slot = self.slots.get(lead.mailbox_id)
         else:
             slot = max((s for s in self.slots.values() if s.take > 0),

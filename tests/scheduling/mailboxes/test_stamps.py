@@ -134,11 +134,8 @@ def _others():
                 .where(Mailbox.email != "ada@acme.test").order_by(Mailbox.email)]
 
 
-@pytest.mark.xfail(strict=True, reason="a lead mailed through the relay has no mailbox: once "
-                   "its campaign sends from mailboxes none may take it (Senders.due/choose), "
-                   "yet its campaign is stamped now after every pass")
-def test_a_lead_mailed_through_the_relay_is_not_left_behind_a_visit_on_every_pass(
-        api, mailbox, create_campaign, dispatcher, relay, frozen):
+def test_a_lead_mailed_through_the_relay_is_followed_up_from_a_mailbox_once_it_has_one(
+        api, mailbox, create_campaign, dispatcher, relay, smtp_server, frozen):
     ada = mailbox("ada@acme.test", daily_limit=10)
     url = f"{CAMPAIGNS}/{create_campaign()['id']}"
     api.patch(url, json={"sequence": TWO_STEPS, "settings": {
@@ -151,7 +148,22 @@ def test_a_lead_mailed_through_the_relay_is_not_left_behind_a_visit_on_every_pas
     assert api.post(f"{url}/send", json={"action": "resume"}).status_code == 200
 
     frozen.advance(days=2)  # step 2 is due
-    sent = dispatcher.run_once().sent
-    # Either a mailbox takes the follow-up, or the campaign is not visited again for it
-    # on every pass.
-    assert sent == 1 or stamp_of(url.rsplit("/", 1)[1]) > frozen.now()
+    assert dispatcher.run_once().sent == 1
+    assert sent_from(smtp_server) == ["ada@acme.test"]
+    [lead] = api.get(f"{url}/leads").json["data"]
+    assert lead["mailbox_id"] == ada and lead["current_step"] == 2
+
+
+def test_a_lead_whose_mailbox_was_deleted_is_followed_up_from_another(
+        api, mailbox, start, dispatcher, smtp_server, frozen):
+    ada = mailbox("ada@acme.test", daily_limit=10)
+    bob = mailbox("bob@acme.test", daily_limit=10)
+    campaign_id = start([ada, bob], leads=leads(2), settings=ALWAYS_100, sequence=TWO_STEPS)
+    assert dispatcher.run_once().sent == 2  # one each: the most room first
+    assert sorted(sent_from(smtp_server)) == ["ada@acme.test", "bob@acme.test"]
+    assert api.delete(f"{BASE}/{ada}").status_code == 200
+
+    frozen.advance(days=2)  # step 2 is due for both
+    assert dispatcher.run_once().sent == 2
+    assert sent_from(smtp_server)[2:] == ["bob@acme.test", "bob@acme.test"]
+    assert stamp_of(campaign_id) is None or stamp_of(campaign_id) > frozen.now()
