@@ -82,18 +82,28 @@ def _authenticator(server, session, envelope, mechanism, auth_data):
     return AuthResult(success=ok, handled=False)
 
 
-@pytest.fixture
-def smtp_server(trust_certificate):
-    """aiosmtpd on loopback: STARTTLS with the test certificate, AUTH PLAIN/LOGIN after it."""
-    cert, key = trust_certificate
+@contextlib.contextmanager
+def mailbox_smtp(handler, certificate):
+    """aiosmtpd on loopback serving ``handler``: STARTTLS with the test certificate,
+    AUTH PLAIN/LOGIN (the mailboxes' login) after it."""
+    cert, key = certificate
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
-    controller = Controller(Sink(), hostname="127.0.0.1", port=free_port(),
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port(),
                             authenticator=_authenticator, auth_require_tls=True,
                             tls_context=context, require_starttls=True)
     controller.start()
-    yield controller
-    controller.stop()
+    try:
+        yield controller
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def smtp_server(trust_certificate):
+    """The mailboxes' server (mailbox_smtp) with a Sink."""
+    with mailbox_smtp(Sink(), trust_certificate) as controller:
+        yield controller
 
 
 DOVECOT_CONF = """\
