@@ -40,7 +40,7 @@ from tests.reliability.live import (
 )
 
 # Generated requests per operation in the fuzzing phase (the other phases add their own);
-# LIVE_FUZZ_EXAMPLES sets it; 0 skips the live run (.ci/run runs it on SQLite only).
+# LIVE_FUZZ_EXAMPLES sets it; 0 skips the live run.
 MAX_EXAMPLES = int(os.environ.get("LIVE_FUZZ_EXAMPLES", "150"))
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(MAX_EXAMPLES == 0, reason="LIVE_FUZZ_EXAMPLES=0")]
