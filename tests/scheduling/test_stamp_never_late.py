@@ -126,7 +126,7 @@ def run(op, tenant, ids, dispatcher, inbox, counter):
         inbox.rcpt_replies.clear()
         if args[0]:
             for n in range(counter[0]):
-                inbox.rcpt_replies[f"<lead{n}@example.com>"] = args[0]
+                inbox.rcpt_replies[f"lead{n}@example.com"] = args[0]
     elif kind == "crash":
         # A dispatcher dies after its claim, or inside the SMTP transaction.
         campaign_id, stage = ids[args[0]], args[1]
