@@ -47,3 +47,36 @@ def test_deleting_a_lead_mailed_today_frees_the_mailbox_for_the_other_campaigns(
     assert api.get(f"/api/v1/tenant/mailboxes/{ada}").json["data"]["sent_today"] == 0
     assert stamp_of(second) <= frozen.now()
     assert dispatcher.run_once().sent == 1
+
+
+def _claimed_for_the_first(dispatcher, first, second, frozen):
+    """Ada's one mail today claimed for ``first``: ``second`` waits for her midnight."""
+    batch = dispatcher.claim(first, frozen.now())
+    assert len(batch.claims) == 1
+    assert dispatcher.claim(second, frozen.now()).claims == []
+    assert stamp_of(second) == ADA_MIDNIGHT
+    return batch
+
+
+def test_a_claim_given_back_frees_the_mailbox_for_the_other_campaigns(
+        mailbox, start, dispatcher, smtp_server, frozen):
+    ada = mailbox("ada@acme.test", daily_limit=1)
+    first = start([ada], leads=leads(1, "first"))
+    second = start([ada], leads=leads(1, "second"))
+    with database.connection():
+        [claim] = _claimed_for_the_first(dispatcher, first, second, frozen).claims
+        dispatcher.release(claim)  # never attempted: its row goes
+    assert stamp_of(second) <= frozen.now()
+
+
+def test_a_reaped_claim_frees_the_mailbox_for_the_other_campaigns(
+        mailbox, start, dispatcher, smtp_server, frozen):
+    ada = mailbox("ada@acme.test", daily_limit=1)
+    first = start([ada], leads=leads(1, "first"))
+    second = start([ada], leads=leads(1, "second"))
+    with database.connection():
+        _claimed_for_the_first(dispatcher, first, second, frozen)
+    frozen.advance(seconds=dispatcher.claim_seconds + 1)  # the dispatcher died holding it
+    with database.connection():
+        dispatcher.reap()
+    assert stamp_of(second) <= frozen.now()
