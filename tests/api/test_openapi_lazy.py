@@ -1,10 +1,9 @@
 """The OpenAPI documents are built at their first read, not when the app is made, and
 the first read gives the whole document, however many threads read it at once."""
-import threading
-
 import pytest
 
 from app.api.core.errors import Api
+from tests.reliability.test_races import all_at_once
 
 
 @pytest.mark.parametrize("extension", ["openapi", "mail_openapi"])
@@ -36,18 +35,7 @@ def test_the_served_document_is_the_whole_one_and_stays_the_same(app, client):
 def test_threads_reading_the_document_at_once_all_get_the_whole_document(make_app):
     app = make_app()
     api = app.extensions["openapi"]
-    start = threading.Barrier(8)
-    documents = []
-
-    def read():
-        start.wait()
-        documents.append(api.spec.to_dict())
-
-    threads = [threading.Thread(target=read) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    documents = all_at_once([lambda: api.spec.to_dict()] * 8)  # each reads api.spec
 
     assert len(documents) == 8
     assert all(document == documents[0] for document in documents)
